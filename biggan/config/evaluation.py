@@ -1,0 +1,59 @@
+"""`eval:` and `sweep:` sections: feature networks, IS/FID/precision-recall, truncation sweeps."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, PositiveInt, model_validator
+
+from biggan.config.base import Strict
+
+# sha256 of pt_inception-2015-12-05-6726825d.pth (pytorch-fid's port of the TF FID graph)
+INCEPTION_SHA256 = "6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2"
+
+
+class DigitsNetConfig(Strict):
+    """Small CNN trained on the digits training split: logits for IS, penultimate features for FID."""
+
+    resolution: PositiveInt = 32           # inputs are resized to this
+    epochs: PositiveInt = 30
+    batch_size: PositiveInt = 64
+    lr: float = Field(1e-3, gt=0)
+    seed: int = 0
+    min_accuracy: float = Field(0.97, ge=0, le=1)   # held-out accuracy the stage must reach
+
+
+class EvalConfig(Strict):
+    feature_net: Literal["digits", "inception"] = "digits"
+    inception_weights: str | None = None   # local path to pt_inception-2015-12-05-6726825d.pth
+    inception_sha256: str = INCEPTION_SHA256
+    digits_net: DigitsNetConfig = DigitsNetConfig()
+    num_samples: PositiveInt = 50000       # generated samples per score (paper: 50k)
+    batch_size: PositiveInt = 50
+    is_splits: PositiveInt = 10
+    pr_k: PositiveInt = 3                  # k of the k-NN manifolds (improved precision/recall)
+    pr_samples: PositiveInt = 10000
+
+    @model_validator(mode="after")
+    def _check(self) -> "EvalConfig":
+        if self.feature_net == "inception" and not self.inception_weights:
+            raise ValueError("feature_net 'inception' needs inception_weights: a local path to "
+                             "pt_inception-2015-12-05-6726825d.pth")
+        return self
+
+
+class SweepConfig(Strict):
+    """Truncation sweep per trained model: z resampled until |z_i| <= threshold."""
+
+    untruncated: bool = True                # include z ~ N(0, I)
+    thresholds: list[float] = [2.0, 1.5, 1.0, 0.75, 0.5, 0.25, 0.04]
+    num_samples: PositiveInt = 50000
+    bn_stats: Literal["standing", "running"] = "standing"
+    standing_passes: PositiveInt = 16       # forward passes accumulated for standing statistics
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _check(self) -> "SweepConfig":
+        bad = [t for t in self.thresholds if t < 0]
+        if bad:
+            raise ValueError(f"thresholds must be >= 0 (0 means z = 0); got {bad}")
+        return self

@@ -1,0 +1,88 @@
+"""`train:` section: optimisation, regularisers, EMA, distribution, monitoring and collapse rules."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import (Field, NonNegativeFloat, NonNegativeInt, PositiveInt, ValidationInfo,
+                      field_validator)
+
+from biggan.config.base import Strict
+
+
+class OptimConfig(Strict):
+    g_lr: float = Field(5e-5, gt=0)
+    d_lr: float = Field(2e-4, gt=0)
+    beta1: float = Field(0.0, ge=0, lt=1)
+    beta2: float = Field(0.999, ge=0, lt=1)
+    eps: float = Field(1e-6, gt=0)
+
+
+class OrthoConfig(Strict):
+    enabled: bool = True
+    beta: NonNegativeFloat = 1e-4        # R_beta(W) = beta ||W W^T (.) (1 - I)||_F^2
+
+
+class SigmaClampConfig(Strict):
+    """Clamp G's top singular value: W <- W - max(0, sigma0 - clamp) u0 v0^T."""
+
+    mode: Literal["off", "fixed", "relative"] = "off"
+    value: float = Field(1.0, gt=0)      # fixed: the clamp itself; relative: a multiple of sigma1
+
+
+class EMAConfig(Strict):
+    enabled: bool = True
+    decay: float = Field(0.9999, ge=0, lt=1)
+    start: NonNegativeInt = 20000        # iteration at which averaging starts (before: copy)
+    buffers: Literal["copy", "average"] = "copy"   # BN running stats of G_ema
+
+
+class CollapseConfig(Strict):
+    """Rules that declare training collapsed (each can be switched off with 0)."""
+
+    nonfinite: bool = True               # any NaN/inf loss
+    fid_factor: NonNegativeFloat = 2.0   # FID above factor x its best ...
+    fid_patience: NonNegativeInt = 2     # ... for this many consecutive evaluations
+    sigma_jump: NonNegativeFloat = 10.0  # a G layer's sigma0 grows by this factor between SV checks
+    d_loss_floor: NonNegativeFloat = 0.0  # D loss below this ...
+    g_loss_ceiling: NonNegativeFloat = 0.0  # ... while G loss above this (0 disables)
+    loss_window: PositiveInt = 20        # iterations averaged for the loss rule
+    stop: bool = True                    # stop training early once collapsed
+
+
+class TrainConfig(Strict):
+    # field order matters: batch_size's validator reads num_workers and accumulate
+    iterations: PositiveInt = 1000       # G steps
+    num_workers: PositiveInt = 2         # Ray Train workers (data-parallel replicas)
+    accumulate: PositiveInt = 1          # gradient accumulations per step
+    batch_size: PositiveInt = 2048       # effective batch per D or G step (all workers, all accumulations)
+    num_d_steps: PositiveInt = 2         # D steps per G step
+    optim: OptimConfig = OptimConfig()
+    ortho: OrthoConfig = OrthoConfig()
+    r1_gamma: NonNegativeFloat = 0.0     # R1 = gamma/2 E ||grad_x D(x)||^2 on real data
+    sigma_clamp: SigmaClampConfig = SigmaClampConfig()
+    ema: EMAConfig = EMAConfig()
+    precision: Literal["fp32", "bf16"] = "fp32"   # bf16 autocast for forward passes
+    use_gpu: bool = False
+    threads_per_worker: PositiveInt | None = None  # torch intra-op threads (default: CPUs per worker)
+    cross_replica_bn: bool = True        # G's BatchNorm statistics over all workers
+    max_failures: NonNegativeInt = 2     # worker failures survived (Ray FailureConfig)
+    log_every: PositiveInt = 10
+    sv_every: PositiveInt = 100          # top-3 singular values of every layer
+    eval_every: PositiveInt = 500        # IS/FID of G_ema
+    eval_samples: PositiveInt = 1000
+    checkpoint_every: PositiveInt = 500
+    sample_every: PositiveInt = 500      # sample sheets
+    collapse: CollapseConfig = CollapseConfig()
+
+    @field_validator("batch_size")
+    @classmethod
+    def _divisible(cls, v: int, info: ValidationInfo) -> int:
+        per = info.data.get("num_workers", 1) * info.data.get("accumulate", 1)
+        if v % per:
+            raise ValueError(f"batch_size {v} is not divisible by num_workers x accumulate = {per}")
+        return v
+
+    @property
+    def micro_batch(self) -> int:
+        """Samples per worker per forward pass."""
+        return self.batch_size // (self.num_workers * self.accumulate)

@@ -1,0 +1,1 @@
+"""Datasets: sources, WebDataset sharding and the streaming training loader."""

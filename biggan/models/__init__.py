@@ -1,0 +1,7 @@
+"""BigGAN generator and discriminator (model code only: no distribution, no tracking)."""
+from biggan.models.build import ModelSummary, build_discriminator, build_generator, summarize
+from biggan.models.discriminator import Discriminator
+from biggan.models.generator import Generator
+
+__all__ = ["Discriminator", "Generator", "ModelSummary", "build_discriminator", "build_generator",
+           "summarize"]

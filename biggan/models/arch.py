@@ -1,0 +1,72 @@
+"""Per-resolution layouts of G and D (channel multipliers of `ch`), as in the paper's appendix.
+
+G starts from a (16ch or 4ch) x 4 x 4 tensor and doubles the resolution in every block;
+D halves it in every block flagged `down`. `*_res` is each block's output resolution:
+self-attention is attached after the block whose output matches a configured resolution.
+
+16x16 is this project's own small layout (two up-blocks), used by the embedded digits
+default; 32 is the CIFAR layout; 64-512 follow the paper (ImageNet).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+RGB = 0  # marker in d_in: the image itself (3 channels)
+
+
+@dataclass(frozen=True)
+class Arch:
+    resolution: int
+    g_in: tuple[int, ...]
+    g_out: tuple[int, ...]
+    g_res: tuple[int, ...]
+    d_in: tuple[int, ...]
+    d_out: tuple[int, ...]
+    d_down: tuple[bool, ...]
+    d_res: tuple[int, ...]
+    bottom_width: int = 4
+
+    @property
+    def num_g_blocks(self) -> int:
+        return len(self.g_out)
+
+    @property
+    def num_z_chunks(self) -> int:
+        """Skip-z: one chunk for the first linear plus one per G block."""
+        return self.num_g_blocks + 1
+
+    @property
+    def attention_resolutions(self) -> tuple[int, ...]:
+        return tuple(sorted(set(self.g_res) | set(self.d_res)))
+
+
+ARCHS: dict[int, Arch] = {
+    16: Arch(16, g_in=(4, 4), g_out=(4, 4), g_res=(8, 16),
+             d_in=(RGB, 4, 4), d_out=(4, 4, 4), d_down=(True, True, False), d_res=(8, 4, 4)),
+    32: Arch(32, g_in=(4, 4, 4), g_out=(4, 4, 4), g_res=(8, 16, 32),
+             d_in=(RGB, 4, 4, 4), d_out=(4, 4, 4, 4), d_down=(True, True, False, False),
+             d_res=(16, 8, 8, 8)),
+    64: Arch(64, g_in=(16, 16, 8, 4), g_out=(16, 8, 4, 2), g_res=(8, 16, 32, 64),
+             d_in=(RGB, 1, 2, 4, 8), d_out=(1, 2, 4, 8, 16), d_down=(True,) * 4 + (False,),
+             d_res=(32, 16, 8, 4, 4)),
+    128: Arch(128, g_in=(16, 16, 8, 4, 2), g_out=(16, 8, 4, 2, 1), g_res=(8, 16, 32, 64, 128),
+              d_in=(RGB, 1, 2, 4, 8, 16), d_out=(1, 2, 4, 8, 16, 16), d_down=(True,) * 5 + (False,),
+              d_res=(64, 32, 16, 8, 4, 4)),
+    256: Arch(256, g_in=(16, 16, 8, 8, 4, 2), g_out=(16, 8, 8, 4, 2, 1),
+              g_res=(8, 16, 32, 64, 128, 256),
+              d_in=(RGB, 1, 2, 4, 8, 8, 16), d_out=(1, 2, 4, 8, 8, 16, 16),
+              d_down=(True,) * 6 + (False,), d_res=(128, 64, 32, 16, 8, 4, 4)),
+    512: Arch(512, g_in=(16, 16, 8, 8, 4, 2, 1), g_out=(16, 8, 8, 4, 2, 1, 1),
+              g_res=(8, 16, 32, 64, 128, 256, 512),
+              d_in=(RGB, 1, 1, 2, 4, 8, 8, 16), d_out=(1, 1, 2, 4, 8, 8, 16, 16),
+              d_down=(True,) * 7 + (False,), d_res=(256, 128, 64, 32, 16, 8, 4, 4)),
+}
+
+
+def get_arch(resolution: int) -> Arch:
+    try:
+        return ARCHS[resolution]
+    except KeyError:
+        raise ValueError(
+            f"no architecture for resolution {resolution}; allowed: {sorted(ARCHS)}"
+        ) from None

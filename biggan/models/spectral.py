@@ -1,0 +1,94 @@
+"""Spectrally normalised conv, linear and embedding layers (Miyato et al. 2018).
+
+W_bar = W / sigma0(W), with sigma0 estimated by power iteration on W reshaped to
+(out, -1). The left singular vector u persists in a buffer and is refined by
+`num_itrs` steps per training forward pass; `sigma` keeps the last estimate for logging.
+With `sn=False` the layers are the plain torch layers (no buffers).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class SpectralNormMixin:
+    """Adds power-iteration spectral normalisation to a layer with a `weight`."""
+
+    weight: torch.Tensor
+    training: bool
+
+    def _init_sn(self, num_itrs: int, eps: float) -> None:
+        self.sn_itrs, self.sn_eps = num_itrs, eps
+        u = torch.randn(self.weight.shape[0], device=self.weight.device)
+        self.register_buffer("sn_u", F.normalize(u, dim=0, eps=eps))
+        self.register_buffer("sn_sigma", torch.ones((), device=self.weight.device))
+
+    def normalized_weight(self) -> torch.Tensor:
+        w = self.weight
+        w_mat = w.reshape(w.shape[0], -1)           # (out, in * k * k)
+        u = self.sn_u
+        with torch.no_grad():
+            wd = w_mat.detach().to(u.dtype)
+            for _ in range(self.sn_itrs):
+                v = F.normalize(wd.t() @ u, dim=0, eps=self.sn_eps)
+                u = F.normalize(wd @ v, dim=0, eps=self.sn_eps)
+            if self.training:
+                self.sn_u.copy_(u)
+        # sigma0 ~= u^T W v, differentiable through W (u, v are constants); fp32 under autocast
+        with torch.autocast(w.device.type, enabled=False):
+            sigma = torch.dot(u, w_mat.float() @ v)
+        if self.training:
+            with torch.no_grad():
+                self.sn_sigma.copy_(sigma.detach())
+        return w / sigma
+
+
+class SNConv2d(SpectralNormMixin, nn.Conv2d):
+    def __init__(self, in_ch: int, out_ch: int, kernel_size: int = 3, padding: int | None = None,
+                 bias: bool = True, num_itrs: int = 1, eps: float = 1e-6, **kw):
+        padding = kernel_size // 2 if padding is None else padding
+        nn.Conv2d.__init__(self, in_ch, out_ch, kernel_size, padding=padding, bias=bias, **kw)
+        self._init_sn(num_itrs, eps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._conv_forward(x, self.normalized_weight(), self.bias)
+
+
+class SNLinear(SpectralNormMixin, nn.Linear):
+    def __init__(self, in_features: int, out_features: int, bias: bool = True,
+                 num_itrs: int = 1, eps: float = 1e-6, **kw):
+        nn.Linear.__init__(self, in_features, out_features, bias=bias, **kw)
+        self._init_sn(num_itrs, eps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.normalized_weight(), self.bias)
+
+
+class SNEmbedding(SpectralNormMixin, nn.Embedding):
+    """Embedding with SN over the (num_embeddings, dim) table, as in D's projection."""
+
+    def __init__(self, num_embeddings: int, dim: int, num_itrs: int = 1, eps: float = 1e-6, **kw):
+        nn.Embedding.__init__(self, num_embeddings, dim, **kw)
+        self._init_sn(num_itrs, eps)
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        return F.embedding(y, self.normalized_weight())
+
+
+class LayerFactory:
+    """Builds conv/linear/embedding layers with or without SN from one place."""
+
+    def __init__(self, sn: bool, num_itrs: int = 1, eps: float = 1e-6):
+        self.sn, self.kw = sn, dict(num_itrs=num_itrs, eps=eps)
+
+    def conv(self, in_ch: int, out_ch: int, kernel_size: int = 3, bias: bool = True) -> nn.Module:
+        if self.sn:
+            return SNConv2d(in_ch, out_ch, kernel_size, bias=bias, **self.kw)
+        return nn.Conv2d(in_ch, out_ch, kernel_size, padding=kernel_size // 2, bias=bias)
+
+    def linear(self, in_f: int, out_f: int, bias: bool = True) -> nn.Module:
+        return SNLinear(in_f, out_f, bias=bias, **self.kw) if self.sn else nn.Linear(in_f, out_f, bias=bias)
+
+    def embedding(self, n: int, dim: int) -> nn.Module:
+        return SNEmbedding(n, dim, **self.kw) if self.sn else nn.Embedding(n, dim)
