@@ -25,19 +25,22 @@ class SpectralNormMixin:
         self.register_buffer("sn_sigma", torch.ones((), device=self.weight.device))
 
     def normalized_weight(self) -> torch.Tensor:
+        # fp32 throughout, also under bf16 autocast: the layer's op itself may still run in bf16
+        with torch.autocast(self.weight.device.type, enabled=False):
+            return self._normalized_weight()
+
+    def _normalized_weight(self) -> torch.Tensor:
         w = self.weight
-        w_mat = w.reshape(w.shape[0], -1)           # (out, in * k * k)
+        w_mat = w.reshape(w.shape[0], -1).float()      # (out, in * k * k)
         u = self.sn_u
         with torch.no_grad():
-            wd = w_mat.detach().to(u.dtype)
+            wd = w_mat.detach()
             for _ in range(self.sn_itrs):
                 v = F.normalize(wd.t() @ u, dim=0, eps=self.sn_eps)
                 u = F.normalize(wd @ v, dim=0, eps=self.sn_eps)
             if self.training:
                 self.sn_u.copy_(u)
-        # sigma0 ~= u^T W v, differentiable through W (u, v are constants); fp32 under autocast
-        with torch.autocast(w.device.type, enabled=False):
-            sigma = torch.dot(u, w_mat.float() @ v)
+        sigma = torch.dot(u, w_mat @ v)                # sigma0 ~= u^T W v, differentiable through W
         if self.training:
             with torch.no_grad():
                 self.sn_sigma.copy_(sigma.detach())

@@ -1,0 +1,3 @@
+from biggan.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,49 @@
+"""User commands: `python -m biggan <command> ...` (also installed as `biggan`)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from biggan.config import ConfigError, load_params
+
+
+def _summary(args: argparse.Namespace) -> int:
+    from biggan.models import summarize
+
+    params = load_params(args.params)
+    names = args.variant or list(params.variants)
+    models = {"(base)": params.model} if not args.variant else {}
+    models.update({n: params.run(n, params.seeds[0]).model for n in names})
+    rows = {name: summarize(cfg).as_dict() for name, cfg in models.items()}
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    head = f"{'model':<24}{'res':>5}{'ch':>5}{'G':>14}{'D':>14}{'shared emb':>12}{'Param (M)':>11}"
+    print(head)
+    print("-" * len(head))
+    for name, r in rows.items():
+        print(f"{name:<24}{r['resolution']:>5}{r['ch']:>5}{r['g_params']:>14,}{r['d_params']:>14,}"
+              f"{r['shared_embedding']:>12,}{r['paper_params_m']:>11.2f}")
+    print("\nParam (M) = G + D without the shared embedding (the paper's Table 1 convention).")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="biggan", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("summary", help="parameter counts of G, D and the shared embedding")
+    s.add_argument("--params", default="params.yaml", help="params file or preset (configs/*.yaml)")
+    s.add_argument("--variant", action="append", help="only this variant (repeatable)")
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+    s.set_defaults(func=_summary)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2

@@ -1,0 +1,1 @@
+"""Latent sampling (truncation trick) and sample sheets."""

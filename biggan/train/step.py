@@ -1,0 +1,151 @@
+"""One BigGAN training iteration: `num_d_steps` D steps, then one G step, then EMA.
+
+    D step: L_D = E[relu(1 - D(x, y))] + E[relu(1 + D(G(z), y_f))] (+ R1 on real data),
+            fakes and reals in one D forward, G without grad, accumulated over micro-batches.
+    G step: L_G = -E[D(G(z), y_f)], D frozen; ortho reg added to G's gradients
+            after backward; optional sigma clamp of G's weights after the optimiser step.
+
+Distribution is applied from outside: `g_train` / `d_train` may be DDP wrappers of `G` / `D`
+(gradients synchronised on the last micro-batch only); `G` / `D` are the bare modules.
+"""
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+import torch
+import torch.nn as nn
+
+from biggan.config.model import ModelConfig
+from biggan.config.train import TrainConfig
+from biggan.ema import EMA
+from biggan.losses import d_hinge, g_hinge
+from biggan.regularizers import apply_ortho_, clamp_sigma_, ortho_params, r1_penalty
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+def make_optimizers(G: nn.Module, D: nn.Module, cfg: TrainConfig) -> tuple[torch.optim.Adam, torch.optim.Adam]:
+    o = cfg.optim
+    opt_g = torch.optim.Adam(G.parameters(), lr=o.g_lr, betas=(o.beta1, o.beta2), eps=o.eps)
+    opt_d = torch.optim.Adam(D.parameters(), lr=o.d_lr, betas=(o.beta1, o.beta2), eps=o.eps)
+    return opt_g, opt_d
+
+
+@dataclass
+class GANStep:
+    G: nn.Module
+    D: nn.Module
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    model_cfg: ModelConfig
+    cfg: TrainConfig
+    ema: EMA | None = None
+    g_train: nn.Module | None = None          # DDP(G) or None
+    d_train: nn.Module | None = None          # DDP(D) or None
+    device: torch.device = torch.device("cpu")
+    generator: torch.Generator | None = None  # per-rank latent sampling
+    _ortho: list = field(default_factory=list, init=False)
+    _clamp_state: dict = field(default_factory=dict, init=False)
+
+    def __post_init__(self) -> None:
+        self.g_train = self.g_train or self.G
+        self.d_train = self.d_train or self.D
+        self._ortho = ortho_params(self.G) if self.cfg.ortho.enabled and self.cfg.ortho.beta > 0 else []
+        self._autocast = dict(device_type=self.device.type, dtype=torch.bfloat16,
+                              enabled=self.cfg.precision == "bf16")
+
+    def latents(self, n: int) -> Batch:
+        z = torch.randn(n, self.model_cfg.dim_z, generator=self.generator).to(self.device)
+        y = torch.randint(0, self.model_cfg.n_classes, (n,), generator=self.generator).to(self.device)
+        return z, y
+
+    def _sync(self, module: nn.Module, last: bool):
+        """DDP gradient sync only on the last accumulation micro-batch."""
+        if last or not hasattr(module, "no_sync"):
+            return contextlib.nullcontext()
+        return module.no_sync()
+
+    def d_step(self, real: Iterator[Batch]) -> dict[str, float]:
+        cfg, acc = self.cfg, self.cfg.accumulate
+        self.opt_d.zero_grad(set_to_none=True)
+        stats = {"d_loss_real": 0.0, "d_loss_fake": 0.0, "r1": 0.0}
+        for i in range(acc):
+            x, y = next(real)
+            x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+            z, yf = self.latents(x.shape[0])
+            with torch.no_grad(), torch.autocast(**self._autocast):
+                fake = self.G(z, yf)
+            if cfg.r1_gamma > 0:
+                x.requires_grad_(True)
+            with self._sync(self.d_train, i == acc - 1):
+                with torch.autocast(**self._autocast):
+                    out = self.d_train(torch.cat([fake.to(x.dtype), x]), torch.cat([yf, y])).float()
+                d_fake, d_real = out[: x.shape[0]], out[x.shape[0]:]
+                loss_real, loss_fake = d_hinge(d_real, d_fake)
+                loss = loss_real + loss_fake
+                if cfg.r1_gamma > 0:
+                    r1 = r1_penalty(d_real, x, cfg.r1_gamma)
+                    loss = loss + r1
+                    stats["r1"] += r1.item() / acc
+                (loss / acc).backward()
+            stats["d_loss_real"] += loss_real.item() / acc
+            stats["d_loss_fake"] += loss_fake.item() / acc
+        self.opt_d.step()
+        return stats
+
+    def g_step(self) -> dict[str, float]:
+        cfg, acc = self.cfg, self.cfg.accumulate
+        self.opt_g.zero_grad(set_to_none=True)
+        self.D.requires_grad_(False)              # no D gradients in the G step
+        g_loss = 0.0
+        try:
+            for i in range(acc):
+                z, y = self.latents(cfg.micro_batch)
+                with self._sync(self.g_train, i == acc - 1):
+                    with torch.autocast(**self._autocast):
+                        loss = g_hinge(self.D(self.g_train(z, y), y).float())
+                    (loss / acc).backward()
+                g_loss += loss.item() / acc
+        finally:
+            self.D.requires_grad_(True)
+        stats = {"g_loss": g_loss}
+        if self._ortho:
+            stats["ortho"] = apply_ortho_(self._ortho, cfg.ortho.beta)
+        self.opt_g.step()
+        if cfg.sigma_clamp.mode != "off":
+            self._clamp_sigma()
+        return stats
+
+    @torch.no_grad()
+    def _clamp_sigma(self) -> None:
+        sc = self.cfg.sigma_clamp
+        for name, p in self.G.named_parameters():
+            if p.dim() >= 2 and not name.startswith("shared."):
+                clamp_sigma_(p.data, sc.mode, sc.value, self._clamp_state.setdefault(name, {}))
+
+    def __call__(self, real: Iterator[Batch], iteration: int) -> dict[str, float]:
+        """One iteration; returns losses, regulariser values and the step time."""
+        t0 = time.perf_counter()
+        self.G.train()
+        self.D.train()
+        stats: dict[str, float] = {}
+        for _ in range(self.cfg.num_d_steps):
+            stats = _mean_into(stats, self.d_step(real), self.cfg.num_d_steps)
+        stats.update(self.g_step())
+        if self.ema is not None:
+            self.ema.update(self.G, iteration)
+        stats["d_loss"] = stats["d_loss_real"] + stats["d_loss_fake"]
+        stats["step_time"] = time.perf_counter() - t0
+        return stats
+
+
+def _mean_into(acc: dict[str, float], new: dict[str, float], n: int) -> dict[str, float]:
+    return {k: acc.get(k, 0.0) + v / n for k, v in new.items()}
+
+
+def infinite(batch_fn: Callable[[], Batch]) -> Iterator[Batch]:
+    while True:
+        yield batch_fn()
