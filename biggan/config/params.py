@@ -21,6 +21,7 @@ from biggan.config.evaluation import EvalConfig, SweepConfig
 from biggan.config.model import ModelConfig
 from biggan.config.tracking import TrackingConfig
 from biggan.config.train import TrainConfig
+from biggan.report.paper import PAPER_ROWS
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_]*$")
 
@@ -76,6 +77,9 @@ class Params(Strict):
         base_train = self.train.model_dump()
         for name, v in self.variants.items():
             where = f"variants.{name}"
+            if v.paper_row is not None and v.paper_row not in PAPER_ROWS:
+                problems.append(f"{where}.paper_row: unknown published row {v.paper_row!r}; "
+                                f"allowed: {sorted(PAPER_ROWS)}")
             if v.dataset not in self.datasets:
                 problems.append(f"{where}.dataset: unknown dataset {v.dataset!r}; "
                                 f"allowed: {sorted(self.datasets)}")

@@ -77,3 +77,9 @@ def test_load_params_names_the_file(tmp_path):
     assert str(f) in str(e.value) and "model.resolution" in str(e.value)
     with pytest.raises(ConfigError, match="file not found"):
         load_params(tmp_path / "missing.yaml")
+
+
+def test_paper_row_must_exist():
+    got = problems({**BASE, "variants": {"a": {"dataset": "d32", "paper_row": "t1:b4096"}}})
+    assert len(got) == 1 and got[0].startswith("variants.a.paper_row: unknown published row 't1:b4096'")
+    parse_params({**BASE, "variants": {"a": {"dataset": "d32", "paper_row": "t1:b2048_ch96_ortho"}}})

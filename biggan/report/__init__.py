@@ -1,0 +1,1 @@
+"""Results tables and figures: our runs next to the paper's published numbers."""
