@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, PositiveInt, model_validator
+from pydantic import Field, NonNegativeInt, PositiveInt, model_validator
 
 from biggan.config.base import Strict
 
@@ -14,7 +14,11 @@ INCEPTION_SHA256 = "6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb91
 class DigitsNetConfig(Strict):
     """Small CNN trained on the digits training split: logits for IS, penultimate features for FID."""
 
-    resolution: PositiveInt = 32           # inputs are resized to this
+    resolution: PositiveInt = 32           # inputs are resized to this (antialiased bilinear)
+    width: PositiveInt = 16                # channels of the first conv (doubled twice)
+    feature_dim: PositiveInt = 128         # penultimate (FID feature) width
+    max_shift: NonNegativeInt = 2          # random translation (pixels) in training
+    out_dir: str = "data/feature_net"      # the feature_net stage's output: digits_net.pt, metrics.json
     epochs: PositiveInt = 30
     batch_size: PositiveInt = 64
     lr: float = Field(1e-3, gt=0)
@@ -26,12 +30,14 @@ class EvalConfig(Strict):
     feature_net: Literal["digits", "inception"] = "digits"
     inception_weights: str | None = None   # local path to pt_inception-2015-12-05-6726825d.pth
     inception_sha256: str = INCEPTION_SHA256
+    inception_dtype: Literal["float32", "float64"] = "float32"
     digits_net: DigitsNetConfig = DigitsNetConfig()
     num_samples: PositiveInt = 50000       # generated samples per score (paper: 50k)
     batch_size: PositiveInt = 50
     is_splits: PositiveInt = 10
     pr_k: PositiveInt = 3                  # k of the k-NN manifolds (improved precision/recall)
-    pr_samples: PositiveInt = 10000
+    pr_samples: PositiveInt = 10000        # samples per side for precision/recall (and real ones kept)
+    refstats_dir: str = "data/refstats"    # ref_stats stage output: <dir>/<dataset>/train_stats.npz
 
     @model_validator(mode="after")
     def _check(self) -> "EvalConfig":

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import (Field, NonNegativeFloat, NonNegativeInt, PositiveInt, ValidationInfo,
-                      field_validator)
+from pydantic import (Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt,
+                      ValidationInfo, field_validator, model_validator)
 
 from biggan.config.base import Strict
 
@@ -37,7 +37,11 @@ class EMAConfig(Strict):
 
 
 class CollapseConfig(Strict):
-    """Rules that declare training collapsed (each can be switched off with 0)."""
+    """Rules that declare training collapsed (each can be switched off with 0 / false).
+
+    Evaluated on rank 0 by `biggan.train.collapse.CollapseMonitor`; see its docstring for the
+    exact definitions (which iteration is recorded, what counts as consecutive).
+    """
 
     nonfinite: bool = True               # any NaN/inf loss
     fid_factor: NonNegativeFloat = 2.0   # FID above factor x its best ...
@@ -63,6 +67,8 @@ class TrainConfig(Strict):
     ema: EMAConfig = EMAConfig()
     precision: Literal["fp32", "bf16"] = "fp32"   # bf16 autocast for forward passes
     use_gpu: bool = False
+    launcher: Literal["ray", "local"] = "ray"     # local: in-process, one worker, no Ray start-up cost
+    cpus_per_worker: PositiveFloat | None = None  # Ray resources (default: local cores / num_workers, >= 1)
     threads_per_worker: PositiveInt | None = None  # torch intra-op threads (default: CPUs per worker)
     cross_replica_bn: bool = True        # G's BatchNorm statistics over all workers
     max_failures: NonNegativeInt = 2     # worker failures survived (Ray FailureConfig)
@@ -71,7 +77,10 @@ class TrainConfig(Strict):
     eval_every: PositiveInt = 500        # IS/FID of G_ema
     eval_samples: PositiveInt = 1000
     checkpoint_every: PositiveInt = 500
+    checkpoint_keep: PositiveInt = 2     # newest checkpoints kept in storage (Ray num_to_keep)
+    evaluate: bool = True                # IS/FID every eval_every (needs feature net + reference stats)
     sample_every: PositiveInt = 500      # sample sheets
+    sheet_size: PositiveInt = 64         # images per sample sheet (a square-ish grid)
     collapse: CollapseConfig = CollapseConfig()
 
     @field_validator("batch_size")
@@ -81,6 +90,13 @@ class TrainConfig(Strict):
         if v % per:
             raise ValueError(f"batch_size {v} is not divisible by num_workers x accumulate = {per}")
         return v
+
+    @model_validator(mode="after")
+    def _local_is_single_worker(self) -> "TrainConfig":
+        if self.launcher == "local" and self.num_workers != 1:
+            raise ValueError(f"launcher 'local' runs one in-process worker; got num_workers "
+                             f"{self.num_workers} (use launcher 'ray' for data parallelism)")
+        return self
 
     @property
     def micro_batch(self) -> int:

@@ -1,0 +1,28 @@
+"""The embedded digits as shard inputs: the seeded split of biggan.data.digits, as 8x8 PNGs.
+
+Sharding upsamples them with source.upsample_filter, which gives exactly the pixels of
+`digits_images` (the tests check this), so every consumer sees the same images.
+"""
+from __future__ import annotations
+
+import io
+
+from PIL import Image
+
+from biggan.config.data import DigitsSource
+from biggan.data.digits import NUM_CLASSES, load_digits_split
+from biggan.data.items import ClassInfo, Item, Listing
+
+
+def png_bytes(img8) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(img8, mode="L").save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def list_digits(src: DigitsSource, split: str) -> Listing:
+    images, labels, idx = load_digits_split(split, src.val_fraction, src.split_seed)
+    items = [Item(key=f"digits_{i:04d}", classes=(int(y),), labels=(str(int(y)),),
+                  origin=f"sklearn.datasets.load_digits[{i}]", data=png_bytes(im))
+             for im, y, i in zip(images, labels, idx)]
+    return Listing(items, [ClassInfo(str(c)) for c in range(NUM_CLASSES)])

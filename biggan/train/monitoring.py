@@ -1,0 +1,83 @@
+"""Rank 0's periodic measurements: spectra of G and D, IS/FID of G_ema, sample sheets.
+
+Spectra (paper section 4): the top-3 singular values of every raw weight (conv kernels as
+(out, in*kh*kw)), warm-started between checks so a check costs a few matrix products per
+layer. IS/FID and sheets use fixed latents (seeded per run), so successive evaluations differ
+only by the weights.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from biggan.spectra import SpectraTracker
+from biggan.train.job import Scorer, derived_seed
+
+
+class Spectra:
+    def __init__(self):
+        self.trackers = {"G": SpectraTracker(3), "D": SpectraTracker(3)}
+
+    def __call__(self, nets: dict[str, nn.Module]) -> tuple[dict[str, float], dict[str, float]]:
+        """-> (MLflow metrics 'sigma/<net>/<layer>/s<k>', sigma0 row {'<net>/<layer>': s0})."""
+        metrics, sigma0 = {}, {}
+        for net, module in nets.items():
+            for layer, values in self.trackers[net](module).items():
+                for k, v in enumerate(values):
+                    metrics[f"sigma/{net}/{layer}/s{k}"] = v
+                sigma0[f"{net}/{layer}"] = values[0]
+        return metrics, sigma0
+
+
+def g_sigma0(row: dict[str, float]) -> dict[str, float]:
+    return {k[2:]: v for k, v in row.items() if k.startswith("G/")}
+
+
+def latent_sampler(G: nn.Module, dim_z: int, n_classes: int, seed: int,
+                   device: torch.device) -> Callable[[int], torch.Tensor]:
+    """sample_fn(b) -> (b, 3, H, W) in [-1, 1] from a generator that restarts at every call of this factory."""
+    g = torch.Generator().manual_seed(seed)
+
+    @torch.no_grad()
+    def sample(b: int) -> torch.Tensor:
+        z = torch.randn(b, dim_z, generator=g).to(device)
+        y = torch.randint(0, n_classes, (b,), generator=g).to(device)
+        return G(z, y).float()
+    return sample
+
+
+def evaluate(scorer: Scorer, G: nn.Module, dim_z: int, n_classes: int, n: int, batch_size: int,
+             seed: int, device: torch.device) -> dict[str, float]:
+    """IS/FID (and the scorer's other numbers) of G in eval mode on n fixed-latent samples."""
+    was = G.training
+    G.eval()
+    try:
+        sample = latent_sampler(G, dim_z, n_classes, derived_seed(seed, "eval"), device)
+        scores = scorer.score_generator(sample, n, batch_size)
+    finally:
+        G.train(was)
+    return {k: float(v) for k, v in scores.items() if isinstance(v, (int, float)) and k != "n"}
+
+
+@torch.no_grad()
+def sample_sheet(G: nn.Module, dim_z: int, n_classes: int, size: int, seed: int,
+                 device: torch.device) -> np.ndarray:
+    """(H', W', 3) uint8 grid: one row per class (the first few), the same z down each column."""
+    from biggan.sampling.sheets import grid, to_uint8
+
+    rows = max(1, min(n_classes, math.isqrt(size)))
+    per = max(1, size // rows)
+    g = torch.Generator().manual_seed(derived_seed(seed, "sheet"))
+    z = torch.randn(per, dim_z, generator=g).repeat(rows, 1).to(device)
+    y = torch.arange(rows).repeat_interleave(per).to(device)
+    was = G.training
+    G.eval()
+    try:
+        images = to_uint8(G(z, y).cpu())
+    finally:
+        G.train(was)
+    return np.asarray(grid(images, rows))

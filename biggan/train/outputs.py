@@ -1,0 +1,84 @@
+"""Stage outputs of a training run, each written to a temporary name and renamed.
+
+    <model_dir>/G_ema.pt         selected G_ema state_dict (torch.load(weights_only=True))
+    <model_dir>/model.json       resolved model config + where the weights come from
+    <metrics_dir>/<name>.losses.csv   iteration, d_loss, d_loss_real, d_loss_fake, g_loss,
+                                      [ortho], [r1], step_time, images_per_s
+    <metrics_dir>/<name>.sigma0.csv   iteration, G/<layer>..., D/<layer>... (top singular value)
+    <metrics_dir>/<name>.evals.csv    iteration, is_mean, is_std, fid, ... (header only if none)
+    <metrics_dir>/<name>.json         the run summary -- written last, so a present JSON means
+                                      every other output is complete
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+LOSS_COLUMNS = ["iteration", "d_loss", "d_loss_real", "d_loss_fake", "g_loss", "ortho", "r1", "step_time",
+                "images_per_s"]
+EVAL_COLUMNS = ["iteration", "is_mean", "is_std", "fid", "fid_imag", "precision", "recall"]
+
+
+def _atomic(path: Path, write) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_json(path: Path, obj) -> Path:
+    return _atomic(path, lambda f: f.write((json.dumps(obj, indent=2, sort_keys=True) + "\n").encode()))
+
+
+def write_torch(path: Path, obj) -> Path:
+    return _atomic(path, lambda f: torch.save(obj, f))
+
+
+def csv_text(rows: list[dict], columns: list[str]) -> str:
+    """Rows as CSV; `columns` first (those no row has are dropped), then any others in order of appearance."""
+    present = {k for r in rows for k in r}
+    cols = [c for c in columns if c in present or not rows]
+    cols += [k for r in rows for k in r if k not in cols]
+    cols = list(dict.fromkeys(cols))
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=cols, restval="", lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+def write_csv(path: Path, rows: list[dict], columns: list[str]) -> Path:
+    text = csv_text(rows, columns)
+    return _atomic(path, lambda f: f.write(text.encode()))
+
+
+def write_history(metrics_dir: Path, name: str, history) -> dict[str, Path]:
+    return {
+        "losses": write_csv(metrics_dir / f"{name}.losses.csv", history.losses, LOSS_COLUMNS),
+        "sigma0": write_csv(metrics_dir / f"{name}.sigma0.csv", history.sigma0, ["iteration"]),
+        "evals": write_csv(metrics_dir / f"{name}.evals.csv", history.evals, EVAL_COLUMNS),
+    }
+
+
+def write_stage_outputs(outcome, model_dir: Path, metrics_dir: Path) -> dict[str, Path]:
+    """All outputs of the train stage; the metrics JSON last (and a stale one removed first, so
+    new weights never sit next to an old summary)."""
+    name = outcome.spec.run_name
+    (metrics_dir / f"{name}.json").unlink(missing_ok=True)
+    paths = {"weights": write_torch(model_dir / "G_ema.pt", outcome.g_ema_state),
+             "model": write_json(model_dir / "model.json", outcome.model_doc())}
+    paths.update(write_history(metrics_dir, name, outcome.history))
+    paths["metrics"] = write_json(metrics_dir / f"{name}.json", outcome.summary)
+    return paths

@@ -1,0 +1,233 @@
+"""One training run end to end, as the train stage calls it.
+
+    name     <variant>-s<seed>-<12 hex of the resolved config> under `storage`: re-running
+             the same configuration after a kill resumes from its newest checkpoint; any
+             change of model/train/dataset/eval settings starts a fresh run. Operational
+             keys (OPERATIONAL) are not hashed, so e.g. raising max_failures still resumes.
+             A run that completed (marker file DONE) is wiped and retrained when called again:
+             the code may have changed since.
+    track    fail fast if the tracking store is unusable; continue the run's MLflow run
+             (its id is kept in <run dir>/mlflow_run.json) or create one.
+    launch   Ray Train (`train.launcher: ray`) or in-process (`local`, one worker).
+    select   the G_ema to hand out: best FID before collapse, else the last healthy
+             checkpoint, else the final one (biggan.train.records.Selection).
+    finish   summary metrics, history CSVs and the generator model to MLflow; DONE marker.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+from biggan.config.params import RunSpec
+from biggan.train.job import DataFactory, EvalScorer, Scorer, ShardStream, TrainJob, Tracking
+from biggan.train.records import History, Selection
+
+OPERATIONAL = ("max_failures", "checkpoint_keep", "cpus_per_worker", "threads_per_worker")
+DONE = "DONE"
+MLFLOW_RUN_FILE = "mlflow_run.json"
+
+
+def config_hash(spec: RunSpec) -> str:
+    doc = {"variant": spec.variant, "seed": spec.seed, "dataset_name": spec.dataset_name,
+           "dataset": spec.dataset.model_dump(mode="json"), "model": spec.model.model_dump(mode="json"),
+           "train": spec.train.model_dump(mode="json", exclude=set(OPERATIONAL)),
+           "eval": spec.eval.model_dump(mode="json") if spec.train.evaluate else None}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def run_name(spec: RunSpec) -> str:
+    return f"{spec.run_name}-{config_hash(spec)}"
+
+
+@dataclass
+class TrainOutcome:
+    spec: RunSpec
+    run_name: str
+    run_dir: Path
+    summary: dict                     # the metrics JSON
+    g_ema_state: dict                 # the selected G_ema weights
+    history: History
+    mlflow_run_id: str | None = None
+    timing: dict = field(default_factory=dict)
+
+    def model_doc(self) -> dict:
+        s = self.summary
+        return {"model": self.spec.model.model_dump(mode="json"), "variant": self.spec.variant,
+                "seed": self.spec.seed, "dataset": self.spec.dataset_name, "iteration": s["model_iteration"],
+                "selection": s["model_selection"], "run_name": self.run_name, "mlflow_run_id": self.mlflow_run_id}
+
+
+def default_data(spec: RunSpec, shards: Path) -> ShardStream:
+    """<shards>/<dataset>/train through the streaming loader."""
+    shard_dir = Path(shards).resolve() / spec.dataset_name / "train"
+    if not shard_dir.is_dir():
+        raise FileNotFoundError(f"training shards of dataset {spec.dataset_name!r} not found: {shard_dir}; they "
+                                f"are written by `python -m stages.shard --params params.yaml --dataset "
+                                f"{spec.dataset_name}` (or `dvc repro`)")
+    return ShardStream(str(shard_dir), spec.train.micro_batch)
+
+
+def default_scorer(spec: RunSpec, root: Path) -> EvalScorer | None:
+    if not spec.train.evaluate:
+        return None
+    scorer = EvalScorer.under(root, spec.eval, spec.dataset_name)
+    missing = [str(p) for p in scorer.inputs() if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(f"train.evaluate is on but {', '.join(missing)} is missing: run the feature_net "
+                                f"and ref_stats stages first (`dvc repro`), or set train.evaluate: false")
+    return scorer
+
+
+def train(spec: RunSpec, *, root: str | Path = ".", storage: str | Path | None = None,
+          data: DataFactory | None = None, scorer: Callable[[], Scorer] | None | str = "default",
+          tracking: bool = True, stage: str | None = None, log: Callable[[str], None] = print) -> TrainOutcome:
+    """Train (or resume) one (variant, seed); see the module docstring."""
+    from biggan.tracking import mlflow_run as mr
+
+    t_start = time.perf_counter()
+    root = Path(root).resolve()
+    cfg = spec.train
+    data = data or default_data(spec, root / "data" / "shards")
+    scorer = default_scorer(spec, root) if scorer == "default" else scorer
+    uri = None
+    if tracking:
+        uri = mr.resolve_uri(spec.tracking.uri, root)
+        mr.check_reachable(uri)
+    name = run_name(spec)
+    run_dir = Path(storage or root / "checkpoints" / "train").resolve() / name
+    if (run_dir / DONE).exists():
+        log(f"{name}: completed before; starting afresh")
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    with ThreadPoolExecutor(1) as pool:           # MLflow's import and run set-up overlap Ray's start
+        opening = pool.submit(_open_tracking, spec, root, uri, name, run_dir, stage) if tracking else None
+        if cfg.launcher == "ray":
+            from biggan.train.ray_trainer import ensure_ray
+            ensure_ray()
+        run_id = opening.result() if opening else None
+    job = TrainJob(spec.variant, spec.seed, spec.model, cfg, data, scorer, spec.eval.batch_size,
+                   Tracking(uri, run_id) if run_id else None, cfg.threads_per_worker)
+    t_fit = time.perf_counter()
+    try:
+        if cfg.launcher == "ray":
+            from biggan.train.ray_trainer import fit
+            state, loop_summary = fit(job, run_dir.parent, name)
+        else:
+            state, loop_summary = _fit_local(job, run_dir)
+    except BaseException:
+        if run_id:
+            from mlflow import MlflowClient
+            MlflowClient(uri).set_terminated(run_id, status="FAILED")
+        raise
+    t_done = time.perf_counter()
+    outcome = _outcome(spec, name, run_dir, state, run_id)
+    if run_id:
+        _finish_tracking(outcome, uri, loop_summary)
+    (run_dir / DONE).write_text(json.dumps({"iteration": state["iteration"]}) + "\n")
+    outcome.timing = {"setup_s": t_fit - t_start, "fit_s": t_done - t_fit,
+                      "finish_s": time.perf_counter() - t_done, "total_s": time.perf_counter() - t_start}
+    outcome.summary["timing"] = {k: round(v, 3) for k, v in outcome.timing.items()}
+    return outcome
+
+
+def _fit_local(job: TrainJob, run_dir: Path) -> tuple[dict, dict]:
+    from biggan.train.checkpoint import read_state
+    from biggan.train.env import LocalEnv
+    from biggan.train.loop import run_loop
+
+    cfg = job.train
+    env = LocalEnv(run_dir, cfg.checkpoint_keep, "cuda" if cfg.use_gpu else "cpu")
+    threads = job.threads or max(1, int(cfg.cpus_per_worker or os.cpu_count() or 1))
+    summary = run_loop(replace(job, threads=threads), env)
+    return read_state(env.store.latest()), summary
+
+
+def _open_tracking(spec: RunSpec, root: Path, uri: str, name: str, run_dir: Path, stage: str | None) -> str:
+    from biggan.tracking import mlflow_run as mr
+
+    ref = run_dir / MLFLOW_RUN_FILE
+    previous = json.loads(ref.read_text())["run_id"] if ref.is_file() else None
+    tags = {"variant": spec.variant, "seed": spec.seed, "dataset": spec.dataset_name,
+            "git_commit": mr.git_commit(root), "dvc_stage": stage or os.environ.get("DVC_STAGE", "(none)"),
+            "ray_run_name": name, "config_hash": name.rsplit("-", 1)[1], "launcher": spec.train.launcher,
+            "paper_row": spec.info.paper_row or "", "label": spec.info.label or spec.variant}
+    params = {"variant": spec.variant, "seed": spec.seed, "dataset": spec.dataset.model_dump(mode="json"),
+              "model": spec.model.model_dump(mode="json"), "train": spec.train.model_dump(mode="json")}
+    if spec.train.evaluate:
+        params["eval"] = spec.eval.model_dump(mode="json")
+    run_id, _ = mr.open_run(uri, spec.tracking.experiment, spec.run_name, tags, params, previous)
+    ref.write_text(json.dumps({"run_id": run_id, "uri": uri}) + "\n")
+    return run_id
+
+
+def _outcome(spec: RunSpec, name: str, run_dir: Path, state: dict, run_id: str | None) -> TrainOutcome:
+    from biggan.models import summarize
+
+    cfg = spec.train
+    history, selection = History(), Selection()
+    history.load_state_dict(state["history"])
+    selection.load_state_dict(state["selection"])
+    collapse = state["monitor"]["collapse"]
+    final = state.get("G_ema", state["G"])
+    how, model_iteration, g_ema = selection.choose(collapse is not None, state["iteration"], final)
+    counters = state["counters"]
+    size = summarize(spec.model)
+    done = state["iteration"]
+    summary = {
+        "variant": spec.variant, "seed": spec.seed, "dataset": spec.dataset_name, "run_name": name,
+        "mlflow_run_id": run_id, "launcher": cfg.launcher, "num_workers": cfg.num_workers,
+        "iterations": cfg.iterations, "iterations_done": done, "collapsed": collapse is not None,
+        "collapse_iteration": collapse["iteration"] if collapse else None,
+        "collapse_detected_at": collapse["detected_at"] if collapse else None,
+        "collapse_rule": collapse["rule"] if collapse else None,
+        "collapse_detail": collapse["detail"] if collapse else None,
+        "stable_to": None if collapse else done,
+        "itr": collapse["iteration"] if collapse else done,
+        **selection.scores(), "model_selection": how, "model_iteration": model_iteration,
+        "params_m": round(size.paper_params_m, 4), "g_params": size.g_params, "d_params": size.d_params,
+        "images_per_s": counters["images"] / counters["step_time_s"] if counters["step_time_s"] > 0 else None,
+        "train_time_s": round(counters["step_time_s"], 3), "loop_wall_s": round(counters["wall_s"], 3),
+        "resumes": state["resumes"], "mlflow_model_uri": None,
+    }
+    return TrainOutcome(spec, name, run_dir, summary, g_ema, history, run_id)
+
+
+SUMMARY_METRICS = ("fid_best", "fid_best_iteration", "is_best", "is_best_iteration", "is_at_fid_best",
+                   "collapse_iteration", "stable_to", "itr", "iterations_done", "params_m", "images_per_s",
+                   "model_iteration")
+
+
+def _finish_tracking(outcome: TrainOutcome, uri: str, loop_summary: dict) -> None:
+    import torch
+
+    from biggan.models import build_generator
+    from biggan.tracking import mlflow_run as mr
+    from biggan.train.outputs import write_history, write_json
+
+    s, spec = outcome.summary, outcome.spec
+    metrics = {k: s[k] for k in SUMMARY_METRICS if s.get(k) is not None}
+    metrics["collapsed"] = float(s["collapsed"])
+    tags = {"collapsed": s["collapsed"], "collapse_rule": s["collapse_rule"] or "",
+            "model_selection": s["model_selection"]}
+    if loop_summary.get("tracking_errors"):
+        tags["tracking_errors"] = "; ".join(loop_summary["tracking_errors"])[:4000]
+    model = None
+    if spec.tracking.log_model:
+        model = build_generator(spec.model)
+        model.load_state_dict(outcome.g_ema_state)
+    with tempfile.TemporaryDirectory(prefix="biggan_hist_") as d:
+        write_history(Path(d), spec.run_name, outcome.history)
+        write_json(Path(d) / f"{spec.run_name}.json", s)
+        with torch.no_grad():
+            s["mlflow_model_uri"] = mr.finish_run(uri, outcome.mlflow_run_id, metrics, tags,
+                                                  step=s["iterations_done"], model=model,
+                                                  artifacts={"history": Path(d)})

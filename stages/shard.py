@@ -1,0 +1,58 @@
+"""DVC stage: shard one split of a dataset into WebDataset tars.
+
+    python -m stages.shard --params params.yaml --dataset NAME --split train|val [--out DIR]
+
+Default output: data/shards/NAME/SPLIT (declare it `persist: true` in dvc.yaml: the stage
+verifies and reuses complete shards itself, so a killed run resumes). Exit status: 0 done,
+1 too many unreadable inputs (see skipped.json), 2 bad params or raw data.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m stages.shard", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
+    p.add_argument("--dataset", required=True, help="a key of the datasets: section")
+    p.add_argument("--split", required=True, choices=["train", "val"])
+    p.add_argument("--out", help="output folder (default: data/shards/DATASET/SPLIT)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    # imported here: worker processes (spawn) re-import this module and need none of it
+    from biggan.config import ConfigError, load_params
+    from biggan.data.items import SourceError
+    from biggan.data.shard.build import build_shards
+    from biggan.data.shard.report import TooManySkipped
+
+    args = parse_args(argv)
+    try:
+        params = load_params(args.params)
+        if args.dataset not in params.datasets:
+            raise ConfigError(args.params, [f"datasets.{args.dataset}: no such dataset; "
+                                            f"allowed: {sorted(params.datasets)}"])
+        ds = params.datasets[args.dataset]
+        if args.split not in ds.splits:
+            raise ConfigError(args.params, [f"datasets.{args.dataset}.splits: {args.split!r} is not "
+                                            f"listed ({ds.splits})"])
+        out = args.out or f"data/shards/{args.dataset}/{args.split}"
+        index = build_shards(ds, args.split, out, name=args.dataset, progress=not args.no_progress)
+    except (ConfigError, SourceError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except TooManySkipped as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"{out}: {index['num_samples']} samples in {len(index['shards'])} shards, "
+          f"{index['skipped']} skipped, {index['num_classes']} classes")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
