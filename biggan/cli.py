@@ -29,6 +29,12 @@ def _summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sample(args: argparse.Namespace) -> int:
+    from biggan.sampling.commands import sample_command
+
+    return sample_command(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="biggan", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -37,6 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--variant", action="append", help="only this variant (repeatable)")
     s.add_argument("--json", action="store_true", help="machine-readable output")
     s.set_defaults(func=_summary)
+    from biggan.sampling.commands import __doc__ as sample_doc, add_arguments as add_sample_arguments
+
+    s = sub.add_parser("sample", help="sample sheets (PNG) of a trained generator", description=sample_doc,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_sample_arguments(s)
+    s.set_defaults(func=_sample)
     return p
 
 

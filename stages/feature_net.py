@@ -1,10 +1,16 @@
-"""DVC stage: train the digits feature CNN (IS logits, FID features of the embedded default).
+"""DVC stage: the feature network of eval.feature_net.
 
-    python -m stages.feature_net --params params.yaml [--out data/feature_net]
+    python -m stages.feature_net --params params.yaml [--out data/feature_net] \
+        [--metrics metrics/feature_net.json]
 
-Writes <out>/digits_net.pt (torch.load(weights_only=True)) and <out>/metrics.json. Fails
-(exit 1, weights not written) when the held-out accuracy on any rendering of the digits val
-split is below eval.digits_net.min_accuracy.
+digits:    train the digits CNN (IS logits, FID features of the embedded default); writes
+           <out>/digits_net.pt (torch.load(weights_only=True)) and <out>/metrics.json. Fails
+           (exit 1, weights not written) when the held-out accuracy on any rendering of the
+           digits val split is below eval.digits_net.min_accuracy.
+inception: check the local FID Inception weights (eval.inception_weights): present, sha256
+           equal to eval.inception_sha256, and strictly loadable; writes <out>/metrics.json.
+           Exit 2 with the file named and how to obtain it when missing or wrong.
+With --metrics, the metrics JSON is also written there (for `dvc metrics show`).
 """
 from __future__ import annotations
 
@@ -13,43 +19,65 @@ import json
 import sys
 from pathlib import Path
 
-import torch
-
 from biggan.config import ConfigError, load_params
-from biggan.metrics.digits_net import checkpoint
-from biggan.metrics.digits_train import train_digits_net
-from biggan.metrics.feature_net import DIGITS_WEIGHTS
 
 METRICS_FILE = "metrics.json"
 
 
-def run(params_path: str, out: str | None = None) -> int:
-    cfg = load_params(params_path).eval.digits_net
-    out_dir = Path(out or cfg.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    net, metrics = train_digits_net(cfg)
-    metrics["min_accuracy"] = cfg.min_accuracy
-    (out_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
+def _digits(cfg, out_dir: Path) -> tuple[int, dict]:
+    import torch
+
+    from biggan.metrics.digits_net import checkpoint
+    from biggan.metrics.digits_train import train_digits_net
+    from biggan.metrics.feature_net import DIGITS_WEIGHTS
+
+    net, metrics = train_digits_net(cfg.digits_net)
+    metrics = {"feature_net": "digits", **metrics, "min_accuracy": cfg.digits_net.min_accuracy}
     worst = min(metrics["val_accuracy_by_rendering"].items(), key=lambda kv: kv[1])
-    if worst[1] < cfg.min_accuracy:
+    if worst[1] < cfg.digits_net.min_accuracy:
         print(f"error: digits feature network reached held-out accuracy {worst[1]:.4f} on {worst[0]}, "
-              f"below eval.digits_net.min_accuracy = {cfg.min_accuracy}; see {out_dir / METRICS_FILE}",
+              f"below eval.digits_net.min_accuracy = {cfg.digits_net.min_accuracy}; see {out_dir / METRICS_FILE}",
               file=sys.stderr)
-        return 1
+        return 1, metrics
+    (out_dir / DIGITS_WEIGHTS).unlink(missing_ok=True)
     torch.save(checkpoint(net), out_dir / DIGITS_WEIGHTS)
     print(f"digits feature network: val accuracy {metrics['val_accuracy']:.4f} "
           f"(worst rendering {worst[1]:.4f}) -> {out_dir / DIGITS_WEIGHTS}")
-    return 0
+    return 0, metrics
+
+
+def _inception(cfg) -> tuple[int, dict]:
+    from biggan.metrics.inception import load_inception
+
+    net, digest = load_inception(cfg.inception_weights, cfg.inception_sha256)
+    n = sum(p.numel() for p in net.parameters())
+    print(f"FID Inception weights {cfg.inception_weights}: sha256 ok, {n:,} parameters")
+    return 0, {"feature_net": "inception", "weights": str(cfg.inception_weights), "sha256": digest,
+               "parameters": n}
+
+
+def run(params_path: str, out: str | None = None, metrics_path: str | None = None) -> int:
+    cfg = load_params(params_path).eval
+    out_dir = Path(out or cfg.digits_net.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rc, metrics = _digits(cfg, out_dir) if cfg.feature_net == "digits" else _inception(cfg)
+    text = json.dumps(metrics, indent=2) + "\n"
+    (out_dir / METRICS_FILE).write_text(text)
+    if metrics_path:
+        Path(metrics_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(metrics_path).write_text(text)
+    return rc
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--params", default="params.yaml")
     p.add_argument("--out", default=None, help="output folder (default: eval.digits_net.out_dir)")
+    p.add_argument("--metrics", default=None, help="also write the metrics JSON here (dvc.yaml: metrics/feature_net.json)")
     a = p.parse_args(argv)
     try:
-        return run(a.params, a.out)
-    except ConfigError as e:
+        return run(a.params, a.out, a.metrics)
+    except (ConfigError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 

@@ -30,9 +30,19 @@ class Variant(Strict):
     dataset: str
     label: str | None = None                    # row label in the tables
     tables: list[Literal[1, 2, 3]] = [1]
-    paper_row: str | None = None                # published row to print beside ours
+    # published row(s) to print beside ours: "t1:b2048" or one per table ["t1:...", "t2:..."]
+    paper_row: str | list[str] | None = None
     model: dict[str, Any] = {}                  # overrides of the base `model:` section
     train: dict[str, Any] = {}                  # overrides of the base `train:` section
+
+    @property
+    def paper_rows(self) -> list[str]:
+        return [] if self.paper_row is None else [self.paper_row] if isinstance(self.paper_row, str) \
+            else list(self.paper_row)
+
+    def paper_row_for(self, table: int) -> str | None:
+        """The published row of Table `table` this variant stands beside (by its 't<table>:' prefix)."""
+        return next((r for r in self.paper_rows if r.startswith(f"t{table}:")), None)
 
 
 @dataclass(frozen=True)
@@ -77,9 +87,10 @@ class Params(Strict):
         base_train = self.train.model_dump()
         for name, v in self.variants.items():
             where = f"variants.{name}"
-            if v.paper_row is not None and v.paper_row not in PAPER_ROWS:
-                problems.append(f"{where}.paper_row: unknown published row {v.paper_row!r}; "
-                                f"allowed: {sorted(PAPER_ROWS)}")
+            for row in v.paper_rows:
+                if row not in PAPER_ROWS:
+                    problems.append(f"{where}.paper_row: unknown published row {row!r}; "
+                                    f"allowed: {sorted(PAPER_ROWS)}")
             if v.dataset not in self.datasets:
                 problems.append(f"{where}.dataset: unknown dataset {v.dataset!r}; "
                                 f"allowed: {sorted(self.datasets)}")

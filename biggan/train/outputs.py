@@ -25,7 +25,7 @@ LOSS_COLUMNS = ["iteration", "d_loss", "d_loss_real", "d_loss_fake", "g_loss", "
 EVAL_COLUMNS = ["iteration", "is_mean", "is_std", "fid", "fid_imag", "precision", "recall"]
 
 
-def _atomic(path: Path, write) -> Path:
+def atomic_write(path: Path, write) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
@@ -39,11 +39,11 @@ def _atomic(path: Path, write) -> Path:
 
 
 def write_json(path: Path, obj) -> Path:
-    return _atomic(path, lambda f: f.write((json.dumps(obj, indent=2, sort_keys=True) + "\n").encode()))
+    return atomic_write(path, lambda f: f.write((json.dumps(obj, indent=2, sort_keys=True) + "\n").encode()))
 
 
 def write_torch(path: Path, obj) -> Path:
-    return _atomic(path, lambda f: torch.save(obj, f))
+    return atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def csv_text(rows: list[dict], columns: list[str]) -> str:
@@ -61,7 +61,7 @@ def csv_text(rows: list[dict], columns: list[str]) -> str:
 
 def write_csv(path: Path, rows: list[dict], columns: list[str]) -> Path:
     text = csv_text(rows, columns)
-    return _atomic(path, lambda f: f.write(text.encode()))
+    return atomic_write(path, lambda f: f.write(text.encode()))
 
 
 def write_history(metrics_dir: Path, name: str, history) -> dict[str, Path]:

@@ -159,7 +159,7 @@ def _open_tracking(spec: RunSpec, root: Path, uri: str, name: str, run_dir: Path
     tags = {"variant": spec.variant, "seed": spec.seed, "dataset": spec.dataset_name,
             "git_commit": mr.git_commit(root), "dvc_stage": stage or os.environ.get("DVC_STAGE", "(none)"),
             "ray_run_name": name, "config_hash": name.rsplit("-", 1)[1], "launcher": spec.train.launcher,
-            "paper_row": spec.info.paper_row or "", "label": spec.info.label or spec.variant}
+            "paper_row": ",".join(spec.info.paper_rows), "label": spec.info.label or spec.variant}
     params = {"variant": spec.variant, "seed": spec.seed, "dataset": spec.dataset.model_dump(mode="json"),
               "model": spec.model.model_dump(mode="json"), "train": spec.train.model_dump(mode="json")}
     if spec.train.evaluate:

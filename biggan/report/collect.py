@@ -1,0 +1,87 @@
+"""The runs behind the tables: one record per (variant, seed), read from the stages' files.
+
+    metrics/train/<variant>-s<seed>.json    train stage summary (collapse iteration, params_m, ...)
+    metrics/sweep/<variant>-s<seed>.json    sweep stage summary (the four Table 2 entries)
+    metrics/sweep/<variant>-s<seed>.csv     every sweep point (the truncation curves)
+    data/refstats/<dataset>/metrics.json    IS/FID of the real validation images
+
+Every number in a table is taken from one of these files, and the file is named in the
+table's JSON (`sources`), so each cell can be traced to the run that produced it.
+"""
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from biggan.config.params import Params, RunSpec
+
+
+class MissingRunOutput(FileNotFoundError):
+    pass
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    spec: RunSpec
+    train: dict               # train stage summary
+    sweep: dict               # sweep stage summary
+    sweep_rows: list[dict]    # every sweep point
+    train_path: Path
+    sweep_path: Path
+
+    @property
+    def variant(self) -> str:
+        return self.spec.variant
+
+    @property
+    def sources(self) -> list[str]:
+        return [str(self.train_path), str(self.sweep_path)]
+
+
+def _read_json(path: Path, stage: str) -> dict:
+    if not path.is_file():
+        raise MissingRunOutput(f"{path} is missing: it is written by the {stage} stage "
+                               f"(`dvc repro {stage}`)")
+    return json.loads(path.read_text())
+
+
+def read_sweep_csv(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    out = []
+    for r in rows:
+        out.append({k: _number(v) for k, v in r.items()})
+    return out
+
+
+def _number(v: str):
+    if v in ("", None):
+        return None
+    for cast in (int, float):
+        try:
+            return cast(v)
+        except ValueError:
+            pass
+    return {"True": True, "False": False}.get(v, v)
+
+
+def collect(params: Params, train_dir: Path, sweep_dir: Path) -> dict[str, list[RunRecord]]:
+    """variant -> its runs (one per seed), in params order; raises MissingRunOutput."""
+    out: dict[str, list[RunRecord]] = {}
+    for spec in params.runs():
+        name = spec.run_name
+        tp, sp = Path(train_dir) / f"{name}.json", Path(sweep_dir) / f"{name}.json"
+        stage_t, stage_s = f"train@{spec.variant}-{spec.seed}", f"sweep@{spec.variant}-{spec.seed}"
+        train, sweep = _read_json(tp, stage_t), _read_json(sp, stage_s)
+        csv_path = sp.with_suffix(".csv")
+        rows = read_sweep_csv(csv_path) if csv_path.is_file() else []
+        out.setdefault(spec.variant, []).append(RunRecord(spec, train, sweep, rows, tp, sp))
+    return out
+
+
+def real_scores(refstats_dir: Path, dataset: str) -> tuple[dict, Path]:
+    """IS/FID of the real validation images of `dataset` (the ref_stats stage's metrics)."""
+    path = Path(refstats_dir) / dataset / "metrics.json"
+    return _read_json(path, f"ref_stats@{dataset}"), path

@@ -1,0 +1,124 @@
+"""Load a trained generator (in eval mode) for sampling and evaluation.
+
+Two sources:
+  * a model folder, as the train stage writes it (biggan.train.outputs):
+        <dir>/G_ema.pt     the selected G_ema state_dict (torch.load(weights_only=True))
+        <dir>/model.json   {"model": <resolved model config>, "variant", "seed", ...}
+  * an MLflow model URI (`models:/NAME@champion`, `models:/NAME/3`, `runs:/<run id>/G_ema`):
+    the generator as biggan.tracking.mlflow_run.log_generator logs it (a pickled pytorch
+    model, loaded with mlflow.pytorch.load_model). The tracking/registry store is the given
+    `tracking_uri`, else MLFLOW_TRACKING_URI, else params' default sqlite:///mlflow.db in the
+    working directory (biggan.tracking.mlflow_run.resolve_uri).
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+
+WEIGHTS_FILE = "G_ema.pt"
+MODEL_FILE = "model.json"
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"      # TrackingConfig.uri's default
+MODEL_URI_SCHEMES = ("models:/", "runs:/")
+
+
+class ModelNotFound(FileNotFoundError):
+    """The model folder, file or URI does not exist (the message names it)."""
+
+
+def train_stage_hint(variant: str | None = None, seed: int | None = None) -> str:
+    v = variant if variant is not None else "NAME"
+    s = seed if seed is not None else "N"
+    return (f"it is written by the train stage: `python -m stages.train --params params.yaml --variant {v} "
+            f"--seed {s}` (or `dvc repro`)")
+
+
+def read_model_doc(model_dir: str | Path) -> dict:
+    path = Path(model_dir) / MODEL_FILE
+    if not path.is_file():
+        raise ModelNotFound(f"model description not found: {path}; {train_stage_hint()}")
+    try:
+        doc = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("model"), dict):
+        raise ValueError(f"{path}: no `model` section (the resolved model config the train stage writes)")
+    return doc
+
+
+def load_model_dir(model_dir: str | Path, device: str | torch.device = "cpu",
+                   hint: str | None = None) -> tuple[torch.nn.Module, dict]:
+    """G_ema.pt + model.json -> (generator in eval mode, model.json's content)."""
+    from biggan.config.model import ModelConfig
+    from biggan.models import build_generator
+
+    model_dir = Path(model_dir)
+    hint = hint or train_stage_hint()
+    weights = model_dir / WEIGHTS_FILE
+    if not weights.is_file():
+        raise ModelNotFound(f"generator weights not found: {weights}; {hint}")
+    if not (model_dir / MODEL_FILE).is_file():
+        raise ModelNotFound(f"model description not found: {model_dir / MODEL_FILE}; {hint}")
+    doc = read_model_doc(model_dir)
+    G = build_generator(ModelConfig.model_validate(doc["model"]))
+    state = torch.load(weights, map_location="cpu", weights_only=True)
+    G.load_state_dict(state, strict=True)
+    return G.to(device).eval().requires_grad_(False), doc
+
+
+def is_model_uri(s: str) -> bool:
+    return s.startswith(MODEL_URI_SCHEMES)
+
+
+def default_tracking_uri(root: str | Path = ".") -> str:
+    from biggan.tracking.mlflow_run import resolve_uri
+
+    return resolve_uri(DEFAULT_TRACKING_URI, Path(root))
+
+
+def load_model_uri(uri: str, tracking_uri: str | None = None,
+                   device: str | torch.device = "cpu") -> torch.nn.Module:
+    """An MLflow-logged generator -> eval mode, on `device`."""
+    import mlflow
+    import mlflow.pytorch
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    from biggan.tracking.mlflow_run import sqlite_path
+
+    if not is_model_uri(uri):
+        raise ValueError(f"not an MLflow model URI: {uri!r} (expected models:/NAME@ALIAS, models:/NAME/VERSION "
+                         f"or runs:/RUN_ID/PATH)")
+    store = tracking_uri or default_tracking_uri()
+    db = sqlite_path(store)
+    if db is not None and not db.is_file():
+        raise ModelNotFound(f"cannot load {uri}: no MLflow store at {db} ({store}); pass the store with "
+                            f"--tracking-uri or MLFLOW_TRACKING_URI")
+    # the fluent loader reads the global tracking URI (and exports it): put both back afterwards
+    saved_env, saved_uri = os.environ.get("MLFLOW_TRACKING_URI"), tracking_utils._tracking_uri
+    mlflow.set_tracking_uri(store)
+    try:
+        G = mlflow.pytorch.load_model(uri, map_location=torch.device(device))
+    except MlflowException as e:
+        raise ModelNotFound(f"cannot load {uri} from the MLflow store {store}: {e.message}") from None
+    except OSError as e:
+        raise ModelNotFound(f"cannot load {uri} from the MLflow store {store}: {e}") from None
+    finally:
+        mlflow.set_tracking_uri(saved_uri)
+        if saved_env is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = saved_env
+    if not isinstance(G, torch.nn.Module) or not hasattr(G, "dim_z"):
+        raise ValueError(f"{uri}: not a BigGAN generator (got {type(G).__name__})")
+    return G.to(device).eval().requires_grad_(False)
+
+
+def load_generator(source: str | Path, device: str | torch.device = "cpu",
+                   tracking_uri: str | None = None) -> torch.nn.Module:
+    """A model folder or an MLflow model URI -> generator in eval mode."""
+    if isinstance(source, str) and is_model_uri(source):
+        return load_model_uri(source, tracking_uri, device)
+    return load_model_dir(source, device)[0]
