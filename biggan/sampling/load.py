@@ -13,7 +13,6 @@ Two sources:
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import torch
@@ -84,9 +83,8 @@ def load_model_uri(uri: str, tracking_uri: str | None = None,
     import mlflow
     import mlflow.pytorch
     from mlflow.exceptions import MlflowException
-    from mlflow.tracking._tracking_service import utils as tracking_utils
 
-    from biggan.tracking.mlflow_run import sqlite_path
+    from biggan.tracking.mlflow_run import global_tracking_uri, sqlite_path
 
     if not is_model_uri(uri):
         raise ValueError(f"not an MLflow model URI: {uri!r} (expected models:/NAME@ALIAS, models:/NAME/VERSION "
@@ -96,21 +94,13 @@ def load_model_uri(uri: str, tracking_uri: str | None = None,
     if db is not None and not db.is_file():
         raise ModelNotFound(f"cannot load {uri}: no MLflow store at {db} ({store}); pass the store with "
                             f"--tracking-uri or MLFLOW_TRACKING_URI")
-    # the fluent loader reads the global tracking URI (and exports it): put both back afterwards
-    saved_env, saved_uri = os.environ.get("MLFLOW_TRACKING_URI"), tracking_utils._tracking_uri
-    mlflow.set_tracking_uri(store)
     try:
-        G = mlflow.pytorch.load_model(uri, map_location=torch.device(device))
+        with global_tracking_uri(store):
+            G = mlflow.pytorch.load_model(uri, map_location=torch.device(device))
     except MlflowException as e:
         raise ModelNotFound(f"cannot load {uri} from the MLflow store {store}: {e.message}") from None
     except OSError as e:
         raise ModelNotFound(f"cannot load {uri} from the MLflow store {store}: {e}") from None
-    finally:
-        mlflow.set_tracking_uri(saved_uri)
-        if saved_env is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
-            os.environ["MLFLOW_TRACKING_URI"] = saved_env
     if not isinstance(G, torch.nn.Module) or not hasattr(G, "dim_z"):
         raise ValueError(f"{uri}: not a BigGAN generator (got {type(G).__name__})")
     return G.to(device).eval().requires_grad_(False)

@@ -21,6 +21,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -155,26 +156,34 @@ def finish_run(uri: str, run_id: str, metrics: dict[str, float], tags: dict[str,
     return model_uri
 
 
-def log_generator(uri: str, run_id: str, G, name: str, step: int) -> str:
-    """Log G as an MLflow pytorch model into the run (the fluent API needs a global URI and
-    exports it as MLFLOW_TRACKING_URI: both are put back afterwards)."""
+@contextmanager
+def global_tracking_uri(uri: str):
+    """Point MLflow's fluent API at `uri` for a block: it reads a process-global URI (and
+    exports it as MLFLOW_TRACKING_URI); both are put back afterwards."""
     import mlflow
-    import mlflow.pytorch
     from mlflow.tracking._tracking_service import utils as tracking_utils
-
-    import biggan
 
     saved_env, saved_uri = os.environ.get("MLFLOW_TRACKING_URI"), tracking_utils._tracking_uri
     mlflow.set_tracking_uri(uri)
     try:
-        with mlflow.start_run(run_id=run_id):
-            info = mlflow.pytorch.log_model(G.eval(), name=name, serialization_format="pickle",
-                                            pip_requirements=[TORCH_REQUIREMENT], step=step,
-                                            code_paths=[str(Path(biggan.__file__).parent)])
+        yield
     finally:
         mlflow.set_tracking_uri(saved_uri)
         if saved_env is None:
             os.environ.pop("MLFLOW_TRACKING_URI", None)
         else:
             os.environ["MLFLOW_TRACKING_URI"] = saved_env
+
+
+def log_generator(uri: str, run_id: str, G, name: str, step: int) -> str:
+    """Log G as an MLflow pytorch model into the run."""
+    import mlflow
+    import mlflow.pytorch
+
+    import biggan
+
+    with global_tracking_uri(uri), mlflow.start_run(run_id=run_id):
+        info = mlflow.pytorch.log_model(G.eval(), name=name, serialization_format="pickle",
+                                        pip_requirements=[TORCH_REQUIREMENT], step=step,
+                                        code_paths=[str(Path(biggan.__file__).parent)])
     return info.model_uri
