@@ -35,6 +35,12 @@ def _sample(args: argparse.Namespace) -> int:
     return sample_command(args)
 
 
+def _ui(args: argparse.Namespace) -> int:
+    from biggan.tracking.ui import serve
+
+    return serve(args.params, port=args.port, host=args.host)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="biggan", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -49,6 +55,14 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     add_sample_arguments(s)
     s.set_defaults(func=_sample)
+    from biggan.tracking.ui import DEFAULT_HOST, DEFAULT_PORT, __doc__ as ui_doc
+
+    s = sub.add_parser("ui", help="the MLflow UI (tracking server) on the project's store", description=ui_doc,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    s.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default: {DEFAULT_PORT}")
+    s.add_argument("--params", default="params.yaml", help="params file whose tracking: section names the store")
+    s.add_argument("--host", default=DEFAULT_HOST, help=f"interface to bind (default: {DEFAULT_HOST})")
+    s.set_defaults(func=_ui)
     return p
 
 

@@ -1,0 +1,109 @@
+"""Promotion policy of biggan.tracking.registry against a real MLflow registry (sqlite in tmp):
+a first model becomes champion, a worse one stays challenger, a better one is promoted, a model
+already registered is not registered twice; every decision is recorded as tags."""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from biggan.tracking import registry as reg
+from biggan.tracking.mlflow_run import global_tracking_uri
+
+NAME = "gen"
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """A sqlite store with 4 runs, each with a small logged pytorch model and a fid_best metric."""
+    import mlflow
+    import mlflow.pytorch
+
+    root = tmp_path_factory.mktemp("registry")
+    uri = f"sqlite:///{root}/mlflow.db"
+    runs = {}
+    with global_tracking_uri(uri):
+        exp = mlflow.set_experiment("registry-test")
+        for i, fid in enumerate([10.0, 12.0, 8.0, float("nan")]):
+            with mlflow.start_run(experiment_id=exp.experiment_id, run_name=f"r{i}") as run:
+                mlflow.log_metric("fid_best", fid)
+                info = mlflow.pytorch.log_model(torch.nn.Linear(2, 2), name="G_ema", serialization_format="pickle",
+                                                pip_requirements=["torch==2.13.0"])
+            runs[i] = {"run_id": run.info.run_id, "model_uri": info.model_uri, "fid": fid}
+    return uri, runs
+
+
+def _aliases(client) -> dict[str, str]:
+    return {k: str(v) for k, v in client.get_registered_model(NAME).aliases.items()}
+
+
+def test_compare_policy():
+    assert reg.compare(5.0, None, False, "no_trunc")[:2] == (True, "promoted")
+    assert reg.compare(None, None, False, "no_trunc")[:2] == (False, "kept_champion")
+    assert reg.compare(5.0, 6.0, True, "no_trunc")[:2] == (True, "promoted")
+    assert reg.compare(6.0, 6.0, True, "no_trunc")[:2] == (False, "kept_champion")       # a tie keeps
+    assert reg.compare(5.9, 6.0, True, "no_trunc", min_improvement=0.5)[0] is False
+    promote, decision, reason = reg.compare(5.0, None, True, "min_fid")
+    assert not promote and "champion has no min_fid FID" in reason
+    with pytest.raises(ValueError, match="unknown FID kind"):
+        reg.check_kind("fid")
+
+
+def test_run_fids_from_stage_summaries(tmp_path):
+    train, sweep = tmp_path / "t.json", tmp_path / "s.json"
+    train.write_text(json.dumps({"fid_best": 7.5}))
+    sweep.write_text(json.dumps({"no_trunc": {"threshold": None, "fid": 7.3, "is": 1.0},
+                                 "min_fid": {"threshold": 0.5, "fid": 6.8, "is": 1.0}}))
+    assert reg.run_fids(train, sweep) == {"no_trunc": 7.3, "min_fid": 6.8, "fid_best": 7.5}
+    assert reg.run_fids({"fid_best": float("nan")}, tmp_path / "missing.json") == \
+        {"no_trunc": None, "min_fid": None, "fid_best": None}
+
+
+def test_promotion_sequence(store):
+    from mlflow import MlflowClient
+
+    uri, runs = store
+    client = MlflowClient(uri, registry_uri=uri)
+
+    def decide(i, **kw):
+        r = runs[i]
+        fids = {"fid_best": None if math.isnan(r["fid"]) else r["fid"], "no_trunc": r["fid"] + 1}
+        return reg.promote_if_better(uri, NAME, r["model_uri"], fids, fid_kind="fid_best", tags={"i": i}, **kw)
+
+    d1 = decide(0)                                   # no champion: promoted
+    assert (d1.version, d1.decision, d1.promoted, d1.champion_version, d1.registered) == \
+        ("1", "promoted", True, None, True)
+    assert _aliases(client) == {"champion": "1"}
+
+    d2 = decide(1)                                   # worse: stays challenger
+    assert (d2.version, d2.decision, d2.promoted, d2.champion_version) == ("2", "kept_champion", False, "1")
+    assert (d2.challenger_fid, d2.champion_fid) == (12.0, 10.0)
+    assert _aliases(client) == {"champion": "1", "challenger": "2"}
+    v2 = client.get_model_version(NAME, "2")
+    assert v2.tags["decision"] == "kept_champion" and v2.tags["decision.champion_version"] == "1"
+    assert float(v2.tags["decision.challenger_fid"]) == 12.0 and float(v2.tags["decision.champion_fid"]) == 10.0
+    assert v2.tags["fid.fid_best"] == "12.0" and v2.tags["fid.no_trunc"] == "13.0" and v2.tags["i"] == "1"
+    run_tags = client.get_run(runs[1]["run_id"]).data.tags
+    assert run_tags["registry.decision"] == "kept_champion" and run_tags["registry.version"] == "2"
+    assert run_tags["registry.champion_fid"] == "10.0" and "not below" in run_tags["registry.reason"]
+
+    d3 = decide(2)                                   # better: promoted, challenger alias cleared
+    assert (d3.version, d3.decision, d3.promoted, d3.champion_version) == ("3", "promoted", True, "1")
+    assert _aliases(client) == {"champion": "3"}
+    assert client.get_model_version(NAME, "1").tags["superseded_by"] == "3"
+    assert client.get_run(runs[2]["run_id"]).data.tags["registry.decision"] == "promoted"
+    assert client.get_model_version_by_alias(NAME, "champion").run_id == runs[2]["run_id"]
+
+    d3b = decide(2)                                  # the same model again: no new version
+    assert (d3b.version, d3b.decision, d3b.registered, d3b.promoted) == ("3", "already_champion", False, False)
+    assert len(client.search_model_versions(f"name = '{NAME}'")) == 3
+
+    d4 = decide(3)                                   # no finite FID: never promoted
+    assert (d4.decision, d4.promoted, d4.challenger_fid) == ("kept_champion", False, None)
+    assert _aliases(client) == {"champion": "3", "challenger": "4"}
+
+    # another FID kind: the champion's tag fid.no_trunc (9.0) against the challenger's 13.0
+    d5 = reg.promote_if_better(uri, NAME, runs[1]["model_uri"], {"no_trunc": 13.0}, fid_kind="no_trunc")
+    assert (d5.version, d5.registered, d5.decision, d5.champion_fid) == ("2", False, "kept_champion", 9.0)
