@@ -85,8 +85,10 @@ def make_tiny_repo(dst: Path, params: dict | None = None) -> Path:
         shutil.copy2(REPO_ROOT / rel, target)
     (dst / "params.yaml").write_text(yaml.safe_dump(params or tiny_params(), sort_keys=False))
     git(dst, "init", "-q")
-    git(dst, "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A")
-    git(dst, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "tiny pipeline")
+    git(dst, "config", "user.name", "pipeline test")        # dvc exp run commits experiments
+    git(dst, "config", "user.email", "pipeline-test@localhost")
+    git(dst, "add", "-A")
+    git(dst, "commit", "-qm", "tiny pipeline")
     return dst
 
 

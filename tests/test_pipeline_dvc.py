@@ -154,7 +154,7 @@ def test_metrics_plots_and_an_experiment_work_on_the_pipeline(repo):
     assert "metrics/train/full-s0.json" in shown and "results/metrics.json" in shown
     plots = run_dvc(repo, "plots", "show", "--json").stdout
     assert "metrics/sweep/full-s0.csv" in plots and "metrics/train/full-s0.losses.csv" in plots
-    run_dvc(repo, "exp", "run", "-S", "variants.jft.train.iterations=25", "-n", "jft25")
+    run_dvc(repo, "exp", "run", "-S", "+variants.jft.train.iterations=25", "-n", "jft25")   # +: a new key
     summary = load(repo / "metrics/train/jft-s0.json")
     assert summary["iterations_done"] == 25 and load(repo / "metrics/train/full-s0.json")["iterations_done"] != 25
     assert "jft25" in run_dvc(repo, "exp", "show", "--md").stdout
