@@ -25,9 +25,10 @@ def store(tmp_path_factory):
     uri = f"sqlite:///{root}/mlflow.db"
     runs = {}
     with global_tracking_uri(uri):
-        exp = mlflow.set_experiment("registry-test")
+        # artifacts beside the store, not under the working directory's ./mlruns
+        exp_id = mlflow.create_experiment("registry-test", artifact_location=(root / "mlruns").as_uri())
         for i, fid in enumerate([10.0, 12.0, 8.0, float("nan")]):
-            with mlflow.start_run(experiment_id=exp.experiment_id, run_name=f"r{i}") as run:
+            with mlflow.start_run(experiment_id=exp_id, run_name=f"r{i}") as run:
                 mlflow.log_metric("fid_best", fid)
                 info = mlflow.pytorch.log_model(torch.nn.Linear(2, 2), name="G_ema", serialization_format="pickle",
                                                 pip_requirements=["torch==2.13.0"])
