@@ -63,9 +63,10 @@ def itr_cell(runs: list[RunRecord]) -> tuple[str, dict]:
 
 
 def entry(runs: list[RunRecord], key: str) -> tuple[list, list, list]:
-    """(fid values, is values, thresholds) of one sweep-summary entry over seeds."""
-    es = [r.sweep[key] for r in runs]
-    return [e["fid"] for e in es], [e["is"] for e in es], [e.get("threshold") for e in es]
+    """(fid values, is values, thresholds) of one sweep-summary entry over seeds; an entry the
+    sweep could not fill (e.g. valid_is without a validation split) counts as missing."""
+    es = [r.sweep.get(key) or {} for r in runs]
+    return [e.get("fid") for e in es], [e.get("is") for e in es], [e.get("threshold") for e in es]
 
 
 def pair(fids: list, iss: list) -> str:
@@ -95,29 +96,43 @@ def switches(r: RunRecord) -> dict:
             "resolution": m.resolution}
 
 
+def variants_of(groups: dict[str, list[RunRecord]], table: int):
+    """(variant, its runs, first run, published row) of every variant listed in `table`."""
+    for variant, runs in groups.items():
+        r0 = runs[0]
+        if table in r0.spec.info.tables:
+            yield variant, runs, r0, _paper(r0.spec.info.paper_row_for(table))
+
+
+def model_cells(variant: str, r0: RunRecord) -> dict:
+    """The columns Tables 1 and 3 share: the model and its switches."""
+    sw = switches(r0)
+    return {"Variant": r0.spec.info.label or variant, "Ch.": str(sw["ch"]), "Param (M)": f"{r0.train['params_m']:.4f}",
+            "Shared": check(sw["shared"]), "Skip-z": check(sw["skip_z"]), "Ortho.": check(sw["ortho"])}
+
+
+def row_doc(variant: str, runs: list[RunRecord], r0: RunRecord, table: int, p: dict) -> dict:
+    """The machine-readable part every table row has: identity, switches, seeds and sources."""
+    return {"variant": variant, "paper_row": r0.spec.info.paper_row_for(table), **switches(r0),
+            "params_m": r0.train["params_m"], "seeds": [r.spec.seed for r in runs],
+            "sources": [s for r in runs for s in r.sources], "paper": p}
+
+
 def table1(groups: dict[str, list[RunRecord]]) -> Table:
     t = Table("table1", "Table 1: ablations (digits stand-in for ImageNet 128x128)",
               ["Variant", "Batch", "Ch.", "Param (M)", "Shared", "Skip-z", "Ortho.", "Itr", "FID", "IS", "Seeds",
                "Paper: Batch", "Paper: Ch.", "Paper: Param (M)", "Paper: Itr ×10³", "Paper: FID", "Paper: IS"])
-    for variant, runs in groups.items():
-        r0 = runs[0]
-        if 1 not in r0.spec.info.tables:
-            continue
-        sw, p = switches(r0), _paper(r0.spec.info.paper_row_for(1))
+    for variant, runs, r0, p in variants_of(groups, 1):
         fids, iss, _ = entry(runs, "no_trunc")
         itr, itr_doc = itr_cell(runs)
         t.rows.append({
-            "Variant": r0.spec.info.label or variant, "Batch": str(sw["batch"]), "Ch.": str(sw["ch"]),
-            "Param (M)": f"{r0.train['params_m']:.4f}", "Shared": check(sw["shared"]), "Skip-z": check(sw["skip_z"]),
-            "Ortho.": check(sw["ortho"]), "Itr": itr, "FID": fmt(fids), "IS": fmt(iss), "Seeds": str(len(runs)),
+            **model_cells(variant, r0), "Batch": str(r0.spec.train.batch_size),
+            "Itr": itr, "FID": fmt(fids), "IS": fmt(iss), "Seeds": str(len(runs)),
             "Paper: Batch": str(p.get("batch", "")), "Paper: Ch.": str(p.get("ch", "")),
             "Paper: Param (M)": str(p.get("params_m", "")), "Paper: Itr ×10³": _pm(p, "itr_k"),
             "Paper: FID": _pm(p, "fid"), "Paper: IS": _pm(p, "is_")})
-        t.data.append({"variant": variant, "paper_row": r0.spec.info.paper_row_for(1), **sw,
-                       "params_m": r0.train["params_m"], "itr": itr_doc,
-                       "fid": mean_std(fids)[:2], "is": mean_std(iss)[:2], "fid_runs": fids, "is_runs": iss,
-                       "seeds": [r.spec.seed for r in runs], "sources": [s for r in runs for s in r.sources],
-                       "paper": p})
+        t.data.append({**row_doc(variant, runs, r0, 1, p), "itr": itr_doc, "fid": mean_std(fids)[:2],
+                       "is": mean_std(iss)[:2], "fid_runs": fids, "is_runs": iss})
     t.notes = ["FID/IS: untruncated samples of the G_ema each run hands out (best FID before collapse), "
                "mean ± sample std over seeds.",
                "Itr: iteration at which collapse was detected, or 'stable to N' (the paper's 'stable to 10⁶').",
@@ -130,11 +145,7 @@ def table2(groups: dict[str, list[RunRecord]], real: dict[str, dict]) -> Table:
     t = Table("table2", "Table 2: resolutions x truncation (FID / IS)",
               ["Model", "Res.", "No truncation", "Min FID", "Valid IS", "Max IS", "Real val IS", "Seeds",
                "Paper: model", "Paper: No truncation", "Paper: Min FID", "Paper: Valid IS", "Paper: Max IS"])
-    for variant, runs in groups.items():
-        r0 = runs[0]
-        if 2 not in r0.spec.info.tables:
-            continue
-        p = _paper(r0.spec.info.paper_row_for(2))
+    for variant, runs, r0, p in variants_of(groups, 2):
         cells, doc = {}, {}
         for key, col in (("no_trunc", "No truncation"), ("min_fid", "Min FID"), ("valid_is", "Valid IS"),
                          ("max_is", "Max IS")):
@@ -143,14 +154,12 @@ def table2(groups: dict[str, list[RunRecord]], real: dict[str, dict]) -> Table:
             doc[key] = {"fid": mean_std(fids)[:2], "is": mean_std(iss)[:2], "thresholds": th}
         val = real.get(r0.spec.dataset_name, {})
         t.rows.append({"Model": r0.spec.info.label or variant, "Res.": str(r0.spec.model.resolution), **cells,
-                       "Real val IS": f"{val['val_is_mean']:.2f}" if val else "n/a", "Seeds": str(len(runs)),
+                       "Real val IS": f"{val['val_is_mean']:.2f}" if "val_is_mean" in val else "n/a",
+                       "Seeds": str(len(runs)),
                        "Paper: model": f"{p['model']} {p['res']}" if p else "",
                        "Paper: No truncation": paper_pair(p, "no_trunc"), "Paper: Min FID": paper_pair(p, "min_fid"),
                        "Paper: Valid IS": paper_pair(p, "valid_is"), "Paper: Max IS": paper_pair(p, "max_is")})
-        t.data.append({"variant": variant, "paper_row": r0.spec.info.paper_row_for(2),
-                       "resolution": r0.spec.model.resolution, **doc, "real_val_is": val.get("val_is_mean"),
-                       "seeds": [r.spec.seed for r in runs], "sources": [s for r in runs for s in r.sources],
-                       "paper": p})
+        t.data.append({**row_doc(variant, runs, r0, 2, p), **doc, "real_val_is": val.get("val_is_mean")})
     t.notes = ["Each cell: FID / IS (mean ± sample std over seeds) @ truncation threshold(s) (the thresholds "
                "chosen per seed).",
                "Valid IS: the threshold whose IS is closest to the IS of the real validation images of the "
@@ -165,31 +174,22 @@ def table3(groups: dict[str, list[RunRecord]], real: dict[str, dict]) -> Table:
               ["Variant", "Ch.", "Param (M)", "Shared", "Skip-z", "Ortho.", "FID", "IS", "Min FID (FID / IS)",
                "Max IS (FID / IS)", "Seeds", "Paper: Ch.", "Paper: Param (M)", "Paper: FID / IS",
                "Paper: Min FID", "Paper: Max IS"])
-    for variant, runs in groups.items():
-        r0 = runs[0]
-        if 3 not in r0.spec.info.tables:
-            continue
-        sw, p = switches(r0), _paper(r0.spec.info.paper_row_for(3))
+    for variant, runs, r0, p in variants_of(groups, 3):
         fids, iss, _ = entry(runs, "no_trunc")
         mf, mx = entry(runs, "min_fid"), entry(runs, "max_is")
         t.rows.append({
-            "Variant": r0.spec.info.label or variant, "Ch.": str(sw["ch"]), "Param (M)": f"{r0.train['params_m']:.4f}",
-            "Shared": check(sw["shared"]), "Skip-z": check(sw["skip_z"]), "Ortho.": check(sw["ortho"]),
-            "FID": fmt(fids), "IS": fmt(iss), "Min FID (FID / IS)": pair(mf[0], mf[1]),
+            **model_cells(variant, r0), "FID": fmt(fids), "IS": fmt(iss), "Min FID (FID / IS)": pair(mf[0], mf[1]),
             "Max IS (FID / IS)": pair(mx[0], mx[1]), "Seeds": str(len(runs)),
             "Paper: Ch.": str(p.get("ch", "")), "Paper: Param (M)": str(p.get("params_m", "")),
             "Paper: FID / IS": f"{p['fid']} / {p['is_']}" if p else "",
             "Paper: Min FID": paper_pair(p, "min_fid"), "Paper: Max IS": paper_pair(p, "max_is")})
-        t.data.append({"variant": variant, "paper_row": r0.spec.info.paper_row_for(3), **sw,
-                       "params_m": r0.train["params_m"], "fid": mean_std(fids)[:2], "is": mean_std(iss)[:2],
+        t.data.append({**row_doc(variant, runs, r0, 3, p), "fid": mean_std(fids)[:2], "is": mean_std(iss)[:2],
                        "min_fid": {"fid": mean_std(mf[0])[:2], "is": mean_std(mf[1])[:2]},
-                       "max_is": {"fid": mean_std(mx[0])[:2], "is": mean_std(mx[1])[:2]},
-                       "seeds": [r.spec.seed for r in runs], "sources": [s for r in runs for s in r.sources],
-                       "paper": p})
+                       "max_is": {"fid": mean_std(mx[0])[:2], "is": mean_std(mx[1])[:2]}})
     datasets = sorted({runs[0].spec.dataset_name for runs in groups.values() if 3 in runs[0].spec.info.tables})
     for ds in datasets:
-        if ds in real:
-            v = real[ds]
+        v = real.get(ds, {})
+        if "val_is_mean" in v:
             t.notes.append(f"Real validation images of {ds}: IS {v['val_is_mean']:.2f}, FID {v['val_fid']:.2f} "
                            f"(paper, JFT-300M validation: IS 50.88, FID 1.94).")
     t.notes += ["The multi-label stand-in: digits with several labels each (one label drawn per draw); a "
