@@ -17,13 +17,15 @@ $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade "pip==24.3.1"
 	$(BIN)/python -m pip install -q -c requirements.lock -e ".[test]"
+	$(BIN)/python -m biggan.report.offline_html .dvc/plots/offline.html
 	touch $(STAMP)
 
 venv: $(STAMP)
 
-# The main job: rebuild data, models, evaluations and the results tables.
+# The main job: rebuild data, models, evaluations and the results tables, with one Ray
+# instance for all training stages (started once, stopped at the end).
 repro: $(STAMP)
-	$(BIN)/dvc repro
+	$(BIN)/python -m biggan.train.ray_cluster -- $(BIN)/dvc repro
 
 # The test suite (CI runs exactly this through .ci/run). Exit 5 (no tests collected) is not a failure.
 test: $(STAMP)

@@ -24,13 +24,18 @@ class EMA:
 
     @torch.no_grad()
     def update(self, model: nn.Module, iteration: int) -> None:
-        decay = self.decay if iteration >= self.start else 0.0
-        for e, p in zip(self.model.parameters(), model.parameters()):
-            e.lerp_(p.detach(), 1.0 - decay)
-        for e, b in zip(self.model.buffers(), model.buffers()):
-            if self.buffers == "average" and e.is_floating_point():
-                e.lerp_(b, 1.0 - decay)
-            else:
+        # one multi-tensor kernel per list, as torch.optim.swa_utils' EMA does, not one per tensor
+        w = 1.0 - (self.decay if iteration >= self.start else 0.0)
+        torch._foreach_lerp_(list(self.model.parameters()), [p.detach() for p in model.parameters()], w)
+        if self.buffers == "copy":
+            torch._foreach_copy_(list(self.model.buffers()), list(model.buffers()))
+            return
+        pairs = list(zip(self.model.buffers(), model.buffers()))
+        floats = [(e, b) for e, b in pairs if e.is_floating_point()]
+        if floats:
+            torch._foreach_lerp_([e for e, _ in floats], [b for _, b in floats], w)
+        for e, b in pairs:
+            if not e.is_floating_point():
                 e.copy_(b)
 
     def state_dict(self) -> dict:

@@ -94,19 +94,36 @@ def tracking_settings(repo: str | Path, params: dict[str, Any] | None = None) ->
             "registered_model": cfg.registered_model}
 
 
-def stage_address(stage, repo: str | Path) -> str:
-    """A DVC stage's name as `dvc repro` takes it from the repo root (`train@full-0`, or
-    `sub/dvc.yaml:name`); DVC's own `stage.addressing` is relative to the process's cwd."""
-    rel = Path(stage.path).resolve().relative_to(Path(repo).resolve()).as_posix()
-    name = getattr(stage, "name", None)
-    if not name:
-        return rel
-    return name if rel == "dvc.yaml" else f"{rel}:{name}"
+def dvc_status(repo: str | Path, targets: list[str] | None = None) -> dict[str, Any]:
+    """`dvc status --json [targets]` of `repo`: {stage or .dvc file: [what changed]}, {} when up to date.
+
+    Raises RuntimeError with DVC's message when DVC cannot evaluate the pipeline (invalid
+    dvc.yaml, unknown target, a params file it cannot read)."""
+    import json
+    import subprocess
+
+    p = subprocess.run([tool("dvc"), "status", "--json", *(targets or [])], cwd=str(repo), env=subprocess_env(),
+                       capture_output=True, text=True)
+    if p.returncode != 0:
+        raise RuntimeError(f"dvc status in {repo} failed (exit {p.returncode}): "
+                           f"{(p.stderr or p.stdout).strip()[-2000:]}")
+    out = p.stdout.strip()
+    return json.loads(out[out.index("{"):]) if "{" in out else {}
+
+
+def dvc_lock(repo: str | Path) -> dict[str, Any]:
+    """The stage entries of `repo`'s dvc.lock ({} before the first run): DVC writes a stage's
+    entry (its deps' and outs' hashes) as soon as that stage finishes."""
+    path = Path(repo) / "dvc.lock"
+    if not path.is_file():
+        return {}
+    return (yaml.safe_load(path.read_text()) or {}).get("stages") or {}
 
 
 def runs_of(params: dict[str, Any]) -> list[tuple[str, int]]:
-    """Every (variant, seed) of params, in params order (the train@V-N stages)."""
-    return [(v, int(s)) for v in (params.get("variants") or {}) for s in (params.get("seeds") or [0])]
+    """Every (variant, seed) of params, in params order (a variant's own `seeds`, else the top-level ones)."""
+    variants = params.get("variants") or {}
+    return [(v, int(s)) for v in variants for s in ((variants[v] or {}).get("seeds") or params.get("seeds") or [0])]
 
 
 def tables_of(params: dict[str, Any], variant: str) -> list[int]:

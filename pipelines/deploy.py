@@ -1,14 +1,16 @@
-"""A scheduled deployment of the retrain flow, served by this process.
+"""The quick path: a scheduled deployment of the retrain flow, served by this process.
 
     python -m pipelines.deploy [--cron "0 3 * * *"] [--timezone UTC] [--name nightly]
                                [--repo .] [--fid no_trunc] [--variant NAME --seed N]
 
 `retrain.serve(...)` registers the deployment `retrain/<name>` with a cron schedule and runs
-its flow runs (each in a subprocess) until interrupted. It needs a Prefect server: start
-one on this machine, with the UI, in another shell (keep the same PREFECT_HOME in both):
+its flow runs (each in a subprocess) while this process lives; when it ends, the deployment
+is paused. For a deployment that outlives the shell use prefect.yaml with a process work pool
+and a detached worker (README, "Prefect flows"). Either way it needs a Prefect server (keep
+the same PREFECT_HOME in every shell):
 
     export PREFECT_HOME=$PWD/.prefect PREFECT_SERVER_ANALYTICS_ENABLED=false
-    prefect server start --host 127.0.0.1 --port 4200        # UI: http://127.0.0.1:4200
+    setsid nohup prefect server start --host 127.0.0.1 --port 4200 > .prefect/server.log 2>&1 &
     export PREFECT_API_URL=http://127.0.0.1:4200/api          # in the shell of this command
     python -m pipelines.deploy --cron "0 3 * * *"
 

@@ -1,4 +1,4 @@
-"""Prefect flow: the DVC pipeline, one Prefect task per stage, then the results tables.
+"""Prefect flow: DVC's own `dvc repro` as one Prefect task, then the results tables.
 
     python -m pipelines.reproduce [--repo .] [--target STAGE ...] [--force]
                                   [--retries 2] [--retry-delay 10] [--mlflow-ui URL]
@@ -6,28 +6,28 @@
 or from Python: `from pipelines.reproduce import reproduce; reproduce(repo=".")`.
 
 What it does
-  1. plan: the pipeline's stages in dependency order, read from DVC itself
-     (`dvc.repo.Repo(repo).index.graph`, the graph `dvc repro` walks; its edges point from a
-     stage to the stages it depends on). The order is a topological sort that keeps
-     dvc.yaml's order among independent stages, so it is deterministic. `targets` (stage
-     names such as `train@full-0`, or dvc.yaml paths) limit it to those stages and their
-     upstream stages. Data-source `.dvc` files are not stages to run and are left out.
-  2. one task per stage, serially: `dvc repro --single-item [--force] <stage>`. DVC's own
-     lock and run cache decide whether the stage runs, is skipped ("didn't change") or is
-     restored from the run cache; the task reports which. Serial on purpose: `dvc repro`
-     runs stages serially anyway, and two `dvc repro` processes in one repo either collide
-     on `.dvc/tmp/rwlock` or race on dvc.lock writes. Every output line of the stage is
-     streamed into the task's Prefect log as it arrives ("[<stage>] <line>").
-  3. artifacts: results/table1.md .. table3.md as Prefect markdown artifacts (keys table1,
+  1. dvc-status: `dvc status --json [targets]`, the stages DVC considers out of date. It also
+     checks the pipeline: an invalid dvc.yaml or an unknown target fails the flow here, at
+     once and without retries (no attempt could fix it).
+  2. dvc-repro: ONE `dvc repro [--force] [targets]` in `repo`; DVC walks its graph, skips
+     what did not change, restores from its run cache, runs the rest (serially, as `dvc
+     repro` always does). Every output line is streamed into the task's Prefect log as it
+     arrives ("[dvc] <line>"). A failure is retried `retries` times (default 2) with
+     exponential backoff, `retry_delay_s * 2**k` seconds before retry k+1 (10 s, 20 s):
+     DVC writes a stage's dvc.lock entry as soon as that stage finishes, so a retry resumes
+     at the failed stage; the stages done before it are not rerun. Which stages an attempt
+     finished is read from dvc.lock before and after it (logged per attempt).
+     `dvc repro` exits 255 whatever the failing command's own status, so a stage that
+     exits 2 (this project's "bad params / missing input") is retried like any other
+     failure; the retries are cheap (the stage fails at validation, nothing before it
+     reruns), and the flow then fails naming DVC's exit status and the last output lines.
+  3. per-stage outcome, from DVC's state, not from its log text: `reproduced` (its dvc.lock
+     entry was written by this flow, or DVC listed it as out of date before and no longer
+     does), `unchanged`, or `pending` (still listed by `dvc status --json` afterwards: the
+     failed stage or one not reached).
+  4. artifacts: results/table1.md .. table3.md as Prefect markdown artifacts (keys table1,
      table2, table3), each followed by links to the MLflow runs of its variants (run ids from
-     metrics/train/<variant>-s<seed>.json); a summary of the stages (key reproduce-stages).
-
-Retries: a failed stage is retried `retries` times (default 2) with exponential backoff,
-`retry_delay_s * 2**k` seconds before retry k+1 (default 10 s, 20 s). Retried: every failure
-that may be transient (a killed or crashed stage, a busy DVC lock, an exit status other than
-2). Not retried: a stage that exits 2 (this project's stages exit 2 for bad params or missing
-inputs, which another attempt cannot fix) and DVC's own usage errors (unknown stage, invalid
-dvc.yaml); the flow then fails at once with the stage's last output lines.
+     metrics/train/<variant>/s<seed>.json); a summary of the stages (key reproduce-stages).
 
 MLflow links: `mlflow_ui_url` (e.g. http://127.0.0.1:5000 from `python -m biggan ui`), else
 the tracking URI when it is an http(s) server; the link is
@@ -35,7 +35,7 @@ the tracking URI when it is an http(s) server; the link is
 the artifact names the run id and the store instead.
 
 Without PREFECT_API_URL the flow runs in Prefect's ephemeral mode (a temporary local server
-per process); see pipelines.deploy for a persistent server with a UI.
+per process); see the README's "Prefect flows" for a persistent server, work pool and worker.
 """
 from __future__ import annotations
 
@@ -54,29 +54,18 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from pipelines.common import (read_params, runs_of, stage_address, subprocess_env, tables_of, tool,
+from pipelines.common import (dvc_lock, dvc_status, read_params, runs_of, subprocess_env, tables_of, tool,
                               tracking_settings)
 
 DEFAULT_RETRIES = 2
 DEFAULT_RETRY_DELAY_S = 10.0
 TABLES = (1, 2, 3)
 TAIL_LINES = 30
-
-# DVC's messages (dvc/stage/__init__.py, stage/run.py, stage/cache.py of DVC 3.67)
-RAN, SKIPPED, RESTORED = "ran", "skipped", "restored"
-_STATUS_MARKS = (("Running stage '", RAN), ("is cached - skipping run", RESTORED),
-                 ("didn't change, skipping", SKIPPED), ("is frozen", SKIPPED))
-# in DVC's ERROR lines: the stage exited 2; unknown stage; invalid dvc.yaml; a declared output or
-# dependency missing after/before the command (a stage bug, not a hiccup)
-_PERMANENT_MARKS = ("exited with 2", "not found inside", "is invalid", "does not exist")
+REPRODUCED, UNCHANGED, PENDING = "reproduced", "unchanged", "pending"
 
 
-class StageFailed(RuntimeError):
-    """`dvc repro` of one stage failed; retried (may be transient)."""
-
-
-class PermanentStageError(StageFailed):
-    """A failure another attempt cannot fix (bad params, missing inputs, unknown stage)."""
+class ReproFailed(RuntimeError):
+    """`dvc repro` exited non-zero; the message holds its last output lines."""
 
 
 def retry_delays(retries: int, delay_s: float) -> list[float]:
@@ -84,74 +73,28 @@ def retry_delays(retries: int, delay_s: float) -> list[float]:
     return [float(delay_s) * 2 ** k for k in range(max(0, int(retries)))]
 
 
-def _absolute_target(repo: str | Path, target: str) -> str:
-    """DVC resolves a target's path against the process's cwd, not the repo: anchor it.
-    `name` -> <repo>/dvc.yaml:name, `path` -> <repo>/path, `path:name` -> <repo>/path:name."""
-    repo = Path(repo).resolve()
-    path, sep, name = target.rpartition(":")
-    if sep and path:
-        return f"{(repo / path).resolve()}:{name}"
-    if (repo / target).exists():
-        return str((repo / target).resolve())
-    return f"{repo / 'dvc.yaml'}:{target}"
+def written(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """Stages whose dvc.lock entry is new or different in `after`, in dvc.lock's order."""
+    return [name for name, entry in after.items() if before.get(name) != entry]
 
 
-def stage_order(repo: str | Path, targets: list[str] | None = None) -> list[str]:
-    """The stages `dvc repro [targets]` would consider, upstream first (see the module doc)."""
-    import networkx as nx
-    from dvc.repo import Repo
-
-    dvc_repo = Repo(str(repo))
-    try:
-        graph = dvc_repo.index.graph
-        position = {s: i for i, s in enumerate(dvc_repo.index.stages)}
-        # edges: stage -> its dependencies; reversed, a topological sort puts upstream first
-        order = list(nx.lexicographical_topological_sort(graph.reverse(copy=True),
-                                                         key=lambda s: position.get(s, len(position))))
-        if targets:
-            wanted = set()
-            for t in targets:
-                wanted.update(dvc_repo.stage.collect(_absolute_target(repo, t), with_deps=True))
-            order = [s for s in order if s in wanted]
-        return [stage_address(s, repo) for s in order if getattr(s, "cmd", None)]
-    finally:
-        dvc_repo.close()
-
-
-def _is_transient(task, task_run, state) -> bool:
-    """retry_condition_fn: retry unless the task raised PermanentStageError."""
-    exc = getattr(state, "data", None)
-    if not isinstance(exc, BaseException):
-        try:
-            exc = state.result(raise_on_failure=False)
-        except Exception:               # the state's data is not readable: treat as transient
-            return True
-    return not isinstance(exc, PermanentStageError)
-
-
-def run_dvc_stage(repo: str | Path, stage: str, force: bool = False, log=None) -> dict[str, Any]:
-    """`dvc repro --single-item [--force] <stage>` in `repo`, each output line to `log`.
-
-    -> {"stage", "status": ran | skipped | restored, "seconds"}; raises StageFailed /
-    PermanentStageError with the last output lines."""
+def run_dvc_repro(repo: str | Path, targets: list[str] | None = None, force: bool = False,
+                  log=None) -> float:
+    """`dvc repro [--force] [targets]` in `repo`, each output line to `log` -> seconds;
+    raises ReproFailed with the last output lines."""
     log = log or (lambda line: print(line, flush=True))
-    cmd = [tool("dvc"), "repro", "--single-item"] + (["--force"] if force else []) + [stage]
+    cmd = [tool("dvc"), "repro", *(["--force"] if force else []), *(targets or [])]
     t0 = time.monotonic()
     tail: deque[str] = deque(maxlen=TAIL_LINES)
-    status = None
     p = subprocess.Popen(cmd, cwd=str(repo), env=subprocess_env(), stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, text=True, bufsize=1, errors="replace")
     try:
         assert p.stdout is not None
         for raw in p.stdout:                # universal newlines: tqdm's \r updates are lines too
             line = raw.rstrip()
-            if not line.strip():
-                continue
-            tail.append(line)
-            log(f"[{stage}] {line}")
-            for mark, st in _STATUS_MARKS:
-                if mark in line and status is None:
-                    status = st
+            if line.strip():
+                tail.append(line)
+                log(f"[dvc] {line}")
         rc = p.wait()
     except BaseException:
         p.kill()
@@ -159,39 +102,57 @@ def run_dvc_stage(repo: str | Path, stage: str, force: bool = False, log=None) -
         raise
     seconds = round(time.monotonic() - t0, 2)
     if rc != 0:
-        text = "\n".join(tail)
-        errors = [line for line in tail if line.startswith("ERROR")]     # DVC's own verdict lines
-        kind = PermanentStageError if any(m in e for e in errors for m in _PERMANENT_MARKS) else StageFailed
-        raise kind(f"dvc repro --single-item {stage} failed (exit {rc}) after {seconds} s; last lines:\n{text}")
-    return {"stage": stage, "status": status or SKIPPED, "seconds": seconds}
+        raise ReproFailed(f"`{' '.join(cmd[1:])}` in {repo} failed (exit {rc}) after {seconds} s; "
+                          f"last lines:\n" + "\n".join(tail))
+    return seconds
 
 
-@task(name="dvc-plan", cache_policy=NO_CACHE)
-def plan_stages(repo: str, targets: list[str] | None = None) -> list[str]:
-    stages = stage_order(repo, targets)
-    get_run_logger().info("%d stages in dependency order: %s", len(stages), ", ".join(stages))
-    return stages
+@task(name="dvc-status", cache_policy=NO_CACHE)
+def status_task(repo: str, targets: list[str] | None = None) -> dict[str, Any]:
+    status = dvc_status(repo, targets)
+    get_run_logger().info("dvc status: %s", ", ".join(status) or "everything up to date")
+    return status
 
 
-@task(name="dvc-repro", task_run_name="repro {stage}", cache_policy=NO_CACHE,
-      retries=DEFAULT_RETRIES, retry_delay_seconds=retry_delays(DEFAULT_RETRIES, DEFAULT_RETRY_DELAY_S),
-      retry_condition_fn=_is_transient)
-def repro_stage(repo: str, stage: str, force: bool = False) -> dict[str, Any]:
+@task(name="dvc-repro", cache_policy=NO_CACHE, retries=DEFAULT_RETRIES,
+      retry_delay_seconds=retry_delays(DEFAULT_RETRIES, DEFAULT_RETRY_DELAY_S))
+def repro_task(repo: str, targets: list[str] | None = None, force: bool = False) -> dict[str, Any]:
     from prefect.runtime import task_run
 
     logger = get_run_logger()
     attempt = int(task_run.run_count or 1)
     if attempt > 1:
-        logger.warning("stage %s: attempt %d", stage, attempt)
-    out = run_dvc_stage(repo, stage, force, log=logger.info)
-    out["attempts"] = attempt
-    logger.info("stage %s: %s in %.1f s (attempt %d)", stage, out["status"], out["seconds"], attempt)
+        logger.warning("dvc repro: attempt %d, resuming from dvc.lock", attempt)
+    before = dvc_lock(repo)
+    try:
+        seconds = run_dvc_repro(repo, targets, force, log=logger.info)
+    finally:
+        done = written(before, dvc_lock(repo))
+        logger.info("attempt %d finished %d stage(s): %s", attempt, len(done), ", ".join(done) or "none")
+    return {"attempts": attempt, "seconds": seconds}
+
+
+def stage_outcomes(before_lock: dict, after_lock: dict, before_status: dict, after_status: dict) -> list[dict]:
+    """[{stage, status}] for every stage in dvc.lock or either status (see the module doc)."""
+    names = list(after_lock) + [n for n in list(before_status) + list(after_status) if n not in after_lock]
+    changed = set(written(before_lock, after_lock))
+    out = []
+    for name in dict.fromkeys(names):
+        if name in after_status:
+            st = PENDING
+        elif name in changed or name in before_status:
+            st = REPRODUCED
+        else:
+            st = UNCHANGED
+        out.append({"stage": name, "status": st})
     return out
 
 
 def run_links(repo: str | Path, params: dict, variants: list[str] | None = None,
               mlflow_ui_url: str | None = None) -> list[dict[str, str]]:
     """The MLflow runs of the train stages (all, or of `variants`) with their UI links."""
+    from biggan.report.collect import run_file
+
     repo = Path(repo)
     tracking = tracking_settings(repo, params)
     uri = tracking["uri"]
@@ -200,7 +161,7 @@ def run_links(repo: str | Path, params: dict, variants: list[str] | None = None,
     for variant, seed in runs_of(params):
         if variants is not None and variant not in variants:
             continue
-        path = repo / "metrics" / "train" / f"{variant}-s{seed}.json"
+        path = run_file(repo / "metrics" / "train", variant, seed)
         if not path.is_file():
             continue
         doc = json.loads(path.read_text())
@@ -225,7 +186,7 @@ def run_links(repo: str | Path, params: dict, variants: list[str] | None = None,
 
 def links_markdown(rows: list[dict[str, str]]) -> str:
     if not rows:
-        return "_No MLflow runs recorded (metrics/train/*.json has no mlflow_run_id)._\n"
+        return "_No MLflow runs recorded (no mlflow_run_id in metrics/train/<variant>/s<seed>.json)._\n"
     out = ["| run | FID (train, best) | MLflow run |", "|---|---|---|"]
     for r in rows:
         where = f"[{r['run_id']}]({r['url']})" if r["url"] else f"`{r['run_id']}` in `{r['store']}`"
@@ -257,10 +218,11 @@ def publish_tables(repo: str, mlflow_ui_url: str | None = None) -> dict[str, str
     return published
 
 
-def stages_markdown(repo: str, results: list[dict[str, Any]]) -> str:
-    out = [f"## DVC pipeline of `{Path(repo).resolve()}`", "", "| stage | result | attempts | seconds |",
-           "|---|---|---|---|"]
-    out += [f"| {r['stage']} | {r['status']} | {r['attempts']} | {r['seconds']} |" for r in results]
+def stages_markdown(repo: str, stages: list[dict[str, Any]], attempts: int, seconds: float | None) -> str:
+    took = "failed" if seconds is None else f"{seconds} s"
+    out = [f"## DVC pipeline of `{Path(repo).resolve()}`", "",
+           f"One `dvc repro`: {attempts} attempt(s), {took}.", "", "| stage | result |", "|---|---|"]
+    out += [f"| {r['stage']} | {r['status']} |" for r in stages]
     return "\n".join(out) + "\n"
 
 
@@ -268,33 +230,38 @@ def stages_markdown(repo: str, results: list[dict[str, Any]]) -> str:
 def reproduce(repo: str = ".", targets: list[str] | str | None = None, force: bool = False,
               retries: int = DEFAULT_RETRIES, retry_delay_s: float = DEFAULT_RETRY_DELAY_S,
               mlflow_ui_url: str | None = None, publish: bool = True) -> dict[str, Any]:
-    """Run the DVC pipeline of `repo` stage by stage (see the module doc).
+    """Run the DVC pipeline of `repo` with one `dvc repro` (see the module doc).
 
     repo: the repository root (dvc.yaml, params.yaml); targets: stage names (with their
     upstream stages), default all; force: rerun even unchanged stages (`--force`);
-    retries / retry_delay_s: per stage, exponential backoff; mlflow_ui_url: base URL for run
-    links; publish: create the markdown artifacts.
-    -> {"repo", "stages": [{stage, status, attempts, seconds}], "artifacts": {key: id}}."""
+    retries / retry_delay_s: of the `dvc repro` task, exponential backoff; mlflow_ui_url:
+    base URL for run links; publish: create the markdown artifacts.
+    -> {"repo", "stages": [{stage, status}], "attempts", "seconds", "artifacts": {key: id}}."""
     logger = get_run_logger()
     repo = str(Path(repo).resolve())
     if isinstance(targets, str):
         targets = [targets]
-    stages = plan_stages(repo, targets)
-    runner = repro_stage.with_options(retries=retries, retry_delay_seconds=retry_delays(retries, retry_delay_s))
-    results = []
-    for stage in stages:
-        results.append(runner(repo, stage, force))
-    counts = {st: sum(r["status"] == st for r in results) for st in (RAN, RESTORED, SKIPPED)}
-    print(f"pipeline done: {counts[RAN]} ran, {counts[RESTORED]} restored from the run cache, "
-          f"{counts[SKIPPED]} unchanged ({len(results)} stages)")
+    before_status, before_lock = status_task(repo, targets), dvc_lock(repo)
+    runner = repro_task.with_options(retries=retries, retry_delay_seconds=retry_delays(retries, retry_delay_s))
+    state = runner(repo, targets, force, return_state=True)
+    run = state.result(raise_on_failure=False) if state.is_completed() else None
+    stages = stage_outcomes(before_lock, dvc_lock(repo), before_status, dvc_status(repo, targets))
+    counts = {st: sum(r["status"] == st for r in stages) for st in (REPRODUCED, UNCHANGED, PENDING)}
+    print(f"dvc repro {'done' if run else 'FAILED'}: {counts[REPRODUCED]} stage(s) reproduced, "
+          f"{counts[UNCHANGED]} unchanged, {counts[PENDING]} pending ({len(stages)} stages)")
     artifacts: dict[str, str] = {}
     if publish:
-        artifacts = publish_tables(repo, mlflow_ui_url)
+        attempts = run["attempts"] if run else retries + 1
         artifacts["reproduce-stages"] = str(create_markdown_artifact(
-            markdown=stages_markdown(repo, results), key="reproduce-stages",
-            description="DVC stages of the reproduce flow"))
+            markdown=stages_markdown(repo, stages, attempts, run["seconds"] if run else None),
+            key="reproduce-stages", description="DVC stages of the reproduce flow"))
+    if run is None:
+        state.result()                      # raises the last attempt's ReproFailed
+    if publish:
+        artifacts.update(publish_tables(repo, mlflow_ui_url))
     logger.info("artifacts: %s", ", ".join(artifacts) or "none")
-    return {"repo": repo, "stages": results, "artifacts": artifacts}
+    return {"repo": repo, "stages": stages, "attempts": run["attempts"], "seconds": run["seconds"],
+            "artifacts": artifacts}
 
 
 def main(argv: list[str] | None = None) -> int:

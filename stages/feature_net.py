@@ -3,8 +3,9 @@
     python -m stages.feature_net --params params.yaml [--out data/feature_net] \
         [--metrics metrics/feature_net.json]
 
-digits:    train the digits CNN (IS logits, FID features of the embedded default); writes
-           <out>/digits_net.pt (torch.load(weights_only=True)) and <out>/metrics.json. Fails
+digits:    train the digits CNN (IS logits, FID features of the embedded default) on the
+           train/val split of the digits datasets (their source.val_fraction / split_seed, the
+           split their shards use; they must agree); writes <out>/digits_net.pt (torch.load(weights_only=True)) and <out>/metrics.json. Fails
            (exit 1, weights not written) when the held-out accuracy on any rendering of the
            digits val split is below eval.digits_net.min_accuracy.
 inception: check the local FID Inception weights (eval.inception_weights): present, sha256
@@ -24,14 +25,14 @@ from biggan.config import ConfigError, load_params
 METRICS_FILE = "metrics.json"
 
 
-def _digits(cfg, out_dir: Path) -> tuple[int, dict]:
+def _digits(cfg, split: tuple[float, int], out_dir: Path) -> tuple[int, dict]:
     import torch
 
     from biggan.metrics.digits_net import checkpoint
     from biggan.metrics.digits_train import train_digits_net
     from biggan.metrics.feature_net import DIGITS_WEIGHTS
 
-    net, metrics = train_digits_net(cfg.digits_net)
+    net, metrics = train_digits_net(cfg.digits_net, *split)
     metrics = {"feature_net": "digits", **metrics, "min_accuracy": cfg.digits_net.min_accuracy}
     worst = min(metrics["val_accuracy_by_rendering"].items(), key=lambda kv: kv[1])
     if worst[1] < cfg.digits_net.min_accuracy:
@@ -57,10 +58,17 @@ def _inception(cfg) -> tuple[int, dict]:
 
 
 def run(params_path: str, out: str | None = None, metrics_path: str | None = None) -> int:
-    cfg = load_params(params_path).eval
+    params = load_params(params_path)
+    cfg = params.eval
+    if cfg.feature_net == "digits":
+        from biggan.metrics.digits_train import digits_split
+        try:
+            split = digits_split(params.datasets)
+        except ValueError as e:
+            raise ConfigError(params_path, [f"datasets: {e}"]) from None
     out_dir = Path(out or cfg.digits_net.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    rc, metrics = _digits(cfg, out_dir) if cfg.feature_net == "digits" else _inception(cfg)
+    rc, metrics = _digits(cfg, split, out_dir) if cfg.feature_net == "digits" else _inception(cfg)
     text = json.dumps(metrics, indent=2) + "\n"
     (out_dir / METRICS_FILE).write_text(text)
     if metrics_path:

@@ -1,8 +1,12 @@
-"""DVC stage: truncation sweep of one trained (variant, seed) -> Table 2's four entries.
+"""DVC stage: truncation sweep of every trained seed of a variant -> Table 2's four entries.
 
-    python -m stages.sweep --params params.yaml --variant NAME --seed N [--model models/NAME/sN]
-        [--out metrics/sweep] [--refstats <eval.refstats_dir>] [--device cpu] [--threads T]
-        [--no-progress]
+    python -m stages.sweep --params params.yaml --variant NAME [--seed N ...] [--models models]
+        [--out metrics/sweep] [--scores metrics/scores] [--refstats <eval.refstats_dir>]
+        [--device cpu] [--threads T] [--jobs J] [--no-progress]
+
+The seeds' sweeps run at once, one single-threaded process each (at most --jobs, default the
+number of cores): they are independent and small, and one thread per process keeps two cores
+busy without oversubscribing them.
 
 Inputs: the train stage's <model>/G_ema.pt + model.json; the ref_stats stage's
 <refstats>/<dataset>/train_stats.npz (FID and precision/recall reference) and metrics.json
@@ -13,17 +17,18 @@ standing_passes, seed); samples are generated in batches of eval.batch_size; eac
 statistics pass is one batch of train.batch_size (the batch G's BatchNorm saw in training, as
 BigGAN-PyTorch's sampling accumulates them with G's batch size).
 
-Outputs (the JSON last, each file written to a temporary name and renamed):
-    <out>/<variant>-s<seed>.csv   one row per point: threshold (empty = untruncated), truncated
+Outputs (the JSON last, each file written to a temporary name and renamed), per seed N:
+    <out>/<variant>/sN.csv   one row per point: threshold (empty = untruncated), truncated
                                   (True/False), is_mean, is_std, fid, fid_imag, precision, recall, n
-    <out>/<variant>-s<seed>.json  variant, seed, dataset, no_trunc, min_fid, valid_is, max_is (each
+    <out>/<variant>/sN.json  variant, seed, dataset, no_trunc, min_fid, valid_is, max_is (each
                                   {threshold, fid, is}; threshold null = untruncated), valid_is_real,
                                   bn_stats, standing_passes, standing_batch_size (null with running
                                   statistics), num_samples, sweep_seed, thresholds,
                                   feature_net, model_dir, model_iteration, timing (per point:
                                   threshold, generation_s, standing_s, features_s, metrics_s,
                                   wall_s), wall_s
-Exit status: 0 done; 2 bad params, unknown variant, or a missing input (the message names the
+and, after every seed, <scores>/sweep-<variant>.json: the Table 2 numbers as means over the
+seeds (the small numeric summary DVC shows as metrics). Exit status: 0 done; 2 bad params, unknown variant, or a missing input (the message names the
 file and the stage that writes it).
 """
 from __future__ import annotations
@@ -44,13 +49,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     p.add_argument("--variant", required=True, help="a key of the variants: section")
-    p.add_argument("--seed", type=int, required=True)
-    p.add_argument("--model", help="model folder (default: models/VARIANT/sSEED)")
+    p.add_argument("--seed", type=int, action="append", help="sweep only these seeds (repeatable)")
+    p.add_argument("--models", default="models", help="model root (default: models)")
     p.add_argument("--out", default="metrics/sweep", help="output folder (default: metrics/sweep)")
+    p.add_argument("--scores", default="metrics/scores", help="DVC metrics folder (default: metrics/scores)")
+    p.add_argument("--jobs", type=int, help="seeds swept at once (default: the number of cores)")
     p.add_argument("--refstats", help="reference statistics root (default: params eval.refstats_dir)")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's, one per core); 1 is "
-                                                "much faster for small models on a loaded machine")
+    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads per seed (default 1: much "
+                                                           "faster for small models on a loaded machine)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p.parse_args(argv)
 
@@ -84,7 +91,7 @@ def run(args: argparse.Namespace) -> Path:
     spec = params.run(args.variant, args.seed)
     cfg, scfg = spec.eval, spec.sweep
     hint = train_stage_hint(args.variant, args.seed)
-    model_dir = Path(args.model or f"models/{args.variant}/s{args.seed}")
+    model_dir = Path(args.models) / args.variant / f"s{args.seed}"
     ref_dir = Path(args.refstats or cfg.refstats_dir) / spec.dataset_name
     ref_hint = (f"it is written by the ref_stats stage: `python -m stages.ref_stats --params {args.params} "
                 f"--dataset {spec.dataset_name}` (or `dvc repro`)")
@@ -104,8 +111,8 @@ def run(args: argparse.Namespace) -> Path:
         raise StageError(str(e)) from None
     valid_is = read_valid_is(ref_dir / METRICS_FILE)
 
-    out = Path(args.out)
-    name = f"{args.variant}-s{args.seed}"
+    out = Path(args.out) / args.variant
+    name = f"s{args.seed}"
     (out / f"{name}.json").unlink(missing_ok=True)     # never a stale summary beside a new CSV
     rows = sweep.run_sweep(G, scorer, scfg, batch_size=cfg.batch_size, standing_batch_size=spec.train.batch_size,
                            progress=not args.no_progress, log=tqdm.write)
@@ -120,18 +127,21 @@ def run(args: argparse.Namespace) -> Path:
                "model_dir": str(model_dir), "model_iteration": doc.get("iteration"),
                "timing": sweep.timings(rows), "wall_s": round(time.perf_counter() - t_start, 3)}
     path = write_json(out / f"{name}.json", summary)
+    from biggan.tracking.sweep_log import log_sweep_to_run     # Table 2 on the model's MLflow run
+    print(log_sweep_to_run(spec.tracking.uri, Path.cwd(), doc, f"{args.variant}-{name}", summary,
+                           sweep.csv_rows(rows), out / f"{name}.csv"))
     for key in sweep.ENTRIES:
         e = summary[key]
         text = "n/a" if e is None else f"t={sweep.label(e['threshold'])}: FID {e['fid']:.3f}, IS {e['is']:.3f}"
-        print(f"{name} {key}: {text}")
+        print(f"{args.variant}-{name} {key}: {text}")
     print(f"wrote {out / f'{name}.csv'} and {path} ({summary['wall_s']:.1f} s)")
     return path
 
 
-def main(argv: list[str] | None = None) -> int:
+def run_seed(args: argparse.Namespace) -> int:
+    """One seed's sweep: 0, or 2 with the message on stderr."""
     from biggan.config import ConfigError
 
-    args = parse_args(argv)
     try:
         run(args)
     except KeyError as e:
@@ -140,6 +150,51 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, FileNotFoundError, StageError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    return 0
+
+
+def write_scores(path: Path, summaries: list[dict]) -> Path:
+    """Table 2's numbers of one variant, means over its seeds: FID/IS without truncation, the
+    minimum FID and the maximum IS over the sweep (per seed: each seed's summary)."""
+    from biggan.train.outputs import write_json
+
+    def mean(key: str, field: str) -> float | None:
+        v = [s[key][field] for s in summaries if s.get(key) is not None]
+        return round(sum(v) / len(v), 4) if len(v) == len(summaries) else None
+
+    return write_json(path, {"fid_none": mean("no_trunc", "fid"), "is_none": mean("no_trunc", "is"),
+                             "fid_min": mean("min_fid", "fid"), "is_max": mean("max_is", "is")})
+
+
+def main(argv: list[str] | None = None) -> int:
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    from biggan.config import ConfigError, load_params
+
+    args = parse_args(argv)
+    try:
+        seeds = args.seed or load_params(args.params).seeds_of(args.variant)
+    except KeyError as e:
+        print(f"error: {e.args[0]}", file=sys.stderr)
+        return 2
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    per_seed = [argparse.Namespace(**{**vars(args), "seed": s}) for s in seeds]
+    jobs = max(1, min(len(seeds), args.jobs or os.cpu_count() or 1))
+    if jobs == 1:
+        codes = [run_seed(a) for a in per_seed]
+    else:
+        with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
+            codes = list(pool.map(run_seed, per_seed))
+    if any(codes):
+        return max(codes)
+    out = Path(args.out) / args.variant
+    summaries = [json.loads((out / f"s{s}.json").read_text()) for s in seeds]
+    path = write_scores(Path(args.scores) / f"sweep-{args.variant}.json", summaries)
+    print(f"{args.variant}: {len(seeds)} sweep(s); wrote {path}")
     return 0
 
 

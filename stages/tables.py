@@ -4,9 +4,12 @@
         [--sweep-metrics metrics/sweep] [--refstats data/refstats] [--out results]
 
 Writes <out>/table{1,2,3}.md and .csv (the paper's columns, the published numbers beside
-ours), <out>/truncation_curves.png, <out>/sigma0.png, <out>/tables.json (every cell with the
-metrics files it came from) and, last, <out>/metrics.json (the headline numbers for `dvc
-metrics show`). Exit 2 when a run's metrics are missing (the message names the stage).
+ours), <out>/collapse.md and .csv (the collapse study), <out>/claims.md and .json (each of
+the paper's claims: our measurement, the test, the verdict), <out>/plots/*.csv (plot data
+for dvc.yaml's top-level plots), <out>/truncation_curves.png, <out>/sigma0.png,
+<out>/tables.json (every cell with the metrics files it came from) and, last,
+<out>/metrics.json (verdict counts for `dvc metrics show`). Exit 2 when a run's metrics are
+missing (the message names the stage).
 """
 from __future__ import annotations
 
@@ -17,43 +20,41 @@ from pathlib import Path
 
 def run(params_path: str, train_dir: str, sweep_dir: str, refstats: str, out: str) -> dict:
     from biggan.config import load_params
+    from biggan.report import claims as claims_mod
     from biggan.report import figures
-    from biggan.report.collect import collect, real_scores
-    from biggan.report.render import write_tables
+    from biggan.report.collapse_study import study_table
+    from biggan.report.collect import collect, collect_study, real_scores
+    from biggan.report.plot_data import write_plot_data
+    from biggan.report.render import write_tables, write_text
     from biggan.report.tables import table1, table2, table3
     from biggan.train.outputs import write_json
 
     params = load_params(params_path)
     groups = collect(params, Path(train_dir), Path(sweep_dir))
+    study = collect_study(params, Path(train_dir))
     real, real_src = {}, {}
     for ds in sorted({runs[0].spec.dataset_name for runs in groups.values()}):
         real[ds], real_src[ds] = real_scores(Path(refstats), ds)
-    tables = [table1(groups), table2(groups, real), table3(groups, real)]
+    tables = [table1(groups), table2(groups, real), table3(groups, real), study_table(study)]
     out_dir = Path(out)
     figures.truncation_curves(groups, out_dir / "truncation_curves.png")
-    figures.sigma0_figure(groups, Path(train_dir), out_dir / "sigma0.png")
-    paths = write_tables(tables, out_dir, {"real_sources": {k: str(v) for k, v in real_src.items()},
-                                           "params": str(params_path)})
-    headline = {t.name: {d["variant"]: _headline(d) for d in t.data} for t in tables}
+    figures.sigma0_figure({**groups, **study}, Path(train_dir), out_dir / "sigma0.png",
+                          variant=next(iter(study), None))
+    paths = write_plot_data(groups, study, out_dir / "plots")
+    found = claims_mod.claims(groups, study)
+    paths["claims.md"] = write_text(out_dir / "claims.md", claims_mod.markdown(found))
+    paths["claims.json"] = write_json(out_dir / "claims.json", {"claims": found})
+    paths.update(write_tables(tables, out_dir, {"real_sources": {k: str(v) for k, v in real_src.items()},
+                                                "params": str(params_path)}))
+    verdicts = [c["verdict"] for c in found]
+    headline = {"reproduced": verdicts.count("reproduced"), "not_reproduced": verdicts.count("not reproduced"),
+                "inconclusive": verdicts.count("inconclusive")}
     paths["metrics.json"] = write_json(out_dir / "metrics.json", headline)
     for t in tables:
         print(f"{t.title}: {len(t.rows)} rows -> {paths[t.name + '.md']}")
+    for c in found:
+        print(f"claim {c['id']}: {c['verdict']} ({c['measured']})")
     return paths
-
-
-def _headline(d: dict) -> dict:
-    """Flat numbers of one row (means over seeds) for DVC's metrics table."""
-    out = {}
-    for key in ("fid", "is"):
-        if key in d and d[key][0] is not None:
-            out[key] = round(d[key][0], 4)
-    for key in ("no_trunc", "min_fid", "valid_is", "max_is"):
-        if key in d and isinstance(d[key], dict):
-            out[f"{key}_fid"] = round(d[key]["fid"][0], 4) if d[key]["fid"][0] is not None else None
-            out[f"{key}_is"] = round(d[key]["is"][0], 4) if d[key]["is"][0] is not None else None
-    if "itr" in d:
-        out["collapsed_seeds"] = len(d["itr"]["collapse_iterations"])
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:

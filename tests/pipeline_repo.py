@@ -54,6 +54,11 @@ def tiny_params() -> dict:
             "jft": {"dataset": "ml16", "tables": [3], "paper_row": "t3:ch64_full", "label": "tiny multi-label",
                     "model": {"n_classes": 12}},
         },
+        "collapse_study": {
+            "unstable": {"dataset": "d16", "label": "tiny unstable", "model": {"sn": {"g": False, "d": False}},
+                         "train": {"optim": {"g_lr": 0.05, "d_lr": 0.05}, "ortho": {"enabled": False},
+                                   "collapse": {"warmup": 0, "stop": False}}},
+        },
     }
 
 
@@ -64,10 +69,13 @@ def tracked_files(root: Path = REPO_ROOT) -> list[str]:
 
 
 def dvc_env() -> dict[str, str]:
-    """The environment of a user's shell with the project's venv first on PATH."""
+    """The environment of a user's shell that has NOT activated the venv: README's commands call
+    .venv/bin/dvc, and the stages must find the project's interpreter by themselves."""
     bin_dir = str(Path(sys.executable).parent)
-    env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""), "DVC_NO_ANALYTICS": "1",
+    path = [p for p in os.environ.get("PATH", "").split(os.pathsep) if p and Path(p).resolve() != Path(bin_dir).resolve()]
+    env = {**os.environ, "PATH": os.pathsep.join(path), "DVC_NO_ANALYTICS": "1",
            "RAY_USAGE_STATS_ENABLED": "0", "PYTHONUNBUFFERED": "1"}
+    env.pop("VIRTUAL_ENV", None)
     env.pop("MLFLOW_TRACKING_URI", None)
     env.pop("RAY_ADDRESS", None)
     return env
@@ -84,6 +92,9 @@ def make_tiny_repo(dst: Path, params: dict | None = None) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO_ROOT / rel, target)
     (dst / "params.yaml").write_text(yaml.safe_dump(params or tiny_params(), sort_keys=False))
+    (dst / ".venv").symlink_to(Path(sys.prefix))      # dvc.yaml's `py` is .venv/bin/python
+    subprocess.run([sys.executable, "-m", "biggan.report.offline_html", str(dst / ".dvc/plots/offline.html")],
+                   check=True, capture_output=True, cwd=REPO_ROOT)
     git(dst, "init", "-q")
     git(dst, "config", "user.name", "pipeline test")        # dvc exp run commits experiments
     git(dst, "config", "user.email", "pipeline-test@localhost")
@@ -93,7 +104,7 @@ def make_tiny_repo(dst: Path, params: dict | None = None) -> Path:
 
 
 def run_dvc(repo: Path, *args: str, check: bool = True, timeout: float = 900) -> subprocess.CompletedProcess:
-    p = subprocess.run(["dvc", *args], cwd=repo, env=dvc_env(), capture_output=True, text=True, timeout=timeout)
+    p = subprocess.run([str(repo / ".venv/bin/dvc"), *args], cwd=repo, env=dvc_env(), capture_output=True, text=True, timeout=timeout)
     if check and p.returncode != 0:
         raise AssertionError(f"dvc {' '.join(args)} failed ({p.returncode}):\n{p.stdout[-4000:]}\n{p.stderr[-4000:]}")
     return p

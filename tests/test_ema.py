@@ -50,3 +50,25 @@ def test_standing_stats_are_the_mean_of_batch_stats():
     assert not G.training and not G.out_bn.training
     assert torch.equal(G.linear.sn_u, u_before)          # SN power iteration left untouched
     assert G.out_bn.momentum == 0.1                       # restored
+
+
+def test_multi_tensor_update_equals_the_per_tensor_formula():
+    # theta_ema <- decay theta_ema + (1 - decay) theta for every parameter; buffers by policy
+    for policy in ("copy", "average"):
+        G = tiny_g()
+        ema = EMA(G, decay=0.75, start=0, buffers=policy)
+        with torch.no_grad():
+            for p in G.parameters():
+                p.add_(torch.randn_like(p))
+            for b in G.buffers():
+                b.add_(3) if b.is_floating_point() else b.add_(2)
+        before = {k: v.clone() for k, v in ema.model.state_dict().items()}
+        ema.update(G, iteration=3)
+        params = {n for n, _ in G.named_parameters()}
+        for name, now in G.state_dict().items():
+            old, got = before[name], ema.model.state_dict()[name]
+            if name in params or (policy == "average" and now.is_floating_point()):
+                want = torch.lerp(old, now, 0.25)
+            else:
+                want = now
+            assert torch.allclose(got, want, rtol=1e-6, atol=1e-7), (policy, name)

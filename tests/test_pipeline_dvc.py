@@ -1,8 +1,10 @@
 """`dvc repro` for real, in a temporary copy of the repo with the tiny params profile.
 
 One full run (module fixture) is then inspected: the tables' structure, every number traced
-to a run's metrics file, a clean `dvc status`, a no-op repro, the stages a one-variant change
-invalidates, DVC's lock against a concurrent repro, and an interrupted repro that resumes.
+to a run's metrics file, the claims and the collapse study, a clean `dvc status`, a no-op
+repro, the stages a one-variant change invalidates, DVC's lock against a concurrent repro,
+an interrupted repro that resumes, and DVC's metrics, plots and experiments. Every dvc call
+is `.venv/bin/dvc` from a shell without the venv on PATH, as README writes it.
 """
 from __future__ import annotations
 
@@ -56,7 +58,7 @@ def test_every_number_traces_to_a_run_metrics_file(repo):
     row = doc["tables"]["table1"]["rows"][0]
     train_json, sweep_json = (repo / s for s in row["sources"])
     train, sweep = load(train_json), load(sweep_json)
-    assert train_json.name == "full-s0.json" and sweep_json.parent.name == "sweep"
+    assert train_json == repo / "metrics/train/full/s0.json" and sweep_json == repo / "metrics/sweep/full/s0.json"
     assert row["fid"][0] == pytest.approx(sweep["no_trunc"]["fid"])
     assert row["is"][0] == pytest.approx(sweep["no_trunc"]["is"])
     assert row["params_m"] == train["params_m"]
@@ -69,8 +71,26 @@ def test_every_number_traces_to_a_run_metrics_file(repo):
         assert t2[key]["fid"][0] == pytest.approx(sweep[key]["fid"])
     real = load(repo / "data/refstats/d16/metrics.json")
     assert t2["real_val_is"] == pytest.approx(real["val_is_mean"])
+    scores = load(repo / "metrics/scores/sweep-full.json")
+    assert scores["fid_none"] == pytest.approx(sweep["no_trunc"]["fid"], abs=1e-4)
+    assert load(repo / "metrics/scores/train-full.json")["fid"] == pytest.approx(train["fid_best"], abs=1e-4)
+
+
+def test_claims_and_collapse_study_come_from_the_runs(repo):
+    claims = load(repo / "results/claims.json")["claims"]
+    assert {c["id"] for c in claims} >= {"batch", "width", "truncation_is", "truncation_fid", "ortho", "collapse",
+                                          "r1", "r1_cost", "clamp", "earlier"}
+    assert all(c["verdict"] in ("reproduced", "not reproduced", "inconclusive") for c in claims)
+    # one seed per model in the tiny profile: no verdict may claim more than the spread allows
+    assert {c["id"]: c["verdict"] for c in claims}["batch"] == "inconclusive"
+    col = load(repo / "results/tables.json")["tables"]["collapse"]["rows"]
+    (row,) = col
+    unstable = load(repo / "metrics/train/unstable/s0.json")
+    assert row["variant"] == "unstable" and row["collapsed"] == [unstable["collapsed"]]
+    assert row["collapse_iterations"] == [unstable["collapse_iteration"]]
+    assert "tiny unstable" in (repo / "results/collapse.md").read_text()
     headline = load(repo / "results/metrics.json")
-    assert headline["table1"]["full"]["fid"] == pytest.approx(sweep["no_trunc"]["fid"], abs=1e-4)
+    assert sum(headline.values()) == len(claims)
 
 
 def test_status_is_clean_and_a_noop_repro_runs_nothing(repo):
@@ -90,15 +110,14 @@ def test_changing_one_variant_invalidates_only_its_stages_and_the_tables(repo):
         dry = run_dvc(repo, "repro", "--dry").stdout
     finally:
         params_path.write_text(original)
-    assert sorted(status) == ["tables", "train@jft-0"]          # stages whose own deps changed
-    # a dry run cannot know train's new output, so sweep@jft-0 joins only in a real repro
+    assert sorted(status) == ["sweep@jft", "tables", "train@jft"]    # stages whose own deps changed
     would_run = re.findall(r"Running stage '([^']+)'", dry)
-    assert would_run[0] == "train@jft-0" and set(would_run) <= {"train@jft-0", "sweep@jft-0", "tables"}
+    assert would_run[0] == "train@jft" and set(would_run) <= {"train@jft", "sweep@jft", "tables"}
     assert "up to date" in run_dvc(repo, "status").stdout
 
 
 def test_a_concurrent_repro_gets_the_lock_error(repo):
-    first = subprocess.Popen(["dvc", "repro", "--force", "-s", "sweep@full-0"], cwd=repo, env=dvc_env(),
+    first = subprocess.Popen([str(repo / ".venv/bin/dvc"), "repro", "--force", "-s", "sweep@full"], cwd=repo, env=dvc_env(),
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(first.stdout), daemon=True)
@@ -122,11 +141,11 @@ def test_an_interrupted_repro_resumes_and_never_looks_finished(repo):
     params = yaml.safe_load(original)
     params["variants"]["full"]["train"] = {"iterations": 60, "checkpoint_every": 10}
     params_path.write_text(yaml.safe_dump(params, sort_keys=False))
-    metrics = repo / "metrics/train/full-s0.json"
+    metrics = repo / "metrics/train/full/s0.json"
     store = repo / "checkpoints/train"
     before = set(store.glob("full-s0-*"))
     try:
-        proc = subprocess.Popen(["dvc", "repro", "train@full-0"], cwd=repo, env=dvc_env(), start_new_session=True,
+        proc = subprocess.Popen([str(repo / ".venv/bin/dvc"), "repro", "train@full"], cwd=repo, env=dvc_env(), start_new_session=True,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.time() + 180
         while time.time() < deadline:
@@ -139,9 +158,9 @@ def test_an_interrupted_repro_resumes_and_never_looks_finished(repo):
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(30)
         assert not metrics.exists()                       # removed before training: never stale
-        status = json.loads(run_dvc(repo, "status", "--json", "train@full-0").stdout)
-        assert "train@full-0" in status
-        run_dvc(repo, "repro", "train@full-0")
+        status = json.loads(run_dvc(repo, "status", "--json", "train@full").stdout)
+        assert "train@full" in status
+        run_dvc(repo, "repro", "train@full")
         summary = load(metrics)
         assert summary["iterations_done"] == 60 and summary["resumes"], summary["resumes"]
     finally:
@@ -149,12 +168,17 @@ def test_an_interrupted_repro_resumes_and_never_looks_finished(repo):
 
 
 def test_metrics_plots_and_an_experiment_work_on_the_pipeline(repo):
-    metrics = json.loads(run_dvc(repo, "metrics", "show", "--json").stdout)
-    shown = json.dumps(metrics)
-    assert "metrics/train/full-s0.json" in shown and "results/metrics.json" in shown
-    plots = run_dvc(repo, "plots", "show", "--json").stdout
-    assert "metrics/sweep/full-s0.csv" in plots and "metrics/train/full-s0.losses.csv" in plots
+    shown = run_dvc(repo, "metrics", "show").stdout
+    assert "metrics/scores/train-full.json" in shown and "results/metrics.json" in shown
+    assert max(len(line) for line in shown.splitlines()) < 200          # fits a (wide) terminal
+    assert "mlflow" not in shown and "_s" not in shown.replace("metrics/scores", "")   # no ids, no timings
+    assert run_dvc(repo, "metrics", "diff").stdout.strip() == ""
+    run_dvc(repo, "plots", "show")
+    page = (repo / "dvc_plots/index.html").read_text()
+    assert "cdn.jsdelivr" not in page and "<script src=" not in page and "vegaEmbed" in page
+    for name in ("FID of G_ema over training", "Truncation sweeps", "Collapse study"):
+        assert name in page
     run_dvc(repo, "exp", "run", "-S", "+variants.jft.train.iterations=25", "-n", "jft25")   # +: a new key
-    summary = load(repo / "metrics/train/jft-s0.json")
-    assert summary["iterations_done"] == 25 and load(repo / "metrics/train/full-s0.json")["iterations_done"] != 25
+    summary = load(repo / "metrics/train/jft/s0.json")
+    assert summary["iterations_done"] == 25 and load(repo / "metrics/train/full/s0.json")["iterations_done"] != 25
     assert "jft25" in run_dvc(repo, "exp", "show", "--md").stdout

@@ -13,9 +13,13 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 
 class Strict(BaseModel):
-    """Base for every config section: no unknown keys, validated assignment, frozen."""
+    """Base for every config section: no unknown keys, frozen, and no type coercion.
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    Strict: `iterations: true` or `iterations: 2.0` is not an int and `use_gpu: "yes"` is not a
+    bool; a float key accepts an int (`lr: 1`). Lists must be lists (YAML sequences).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, strict=True)
 
 
 class ConfigError(ValueError):

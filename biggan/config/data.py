@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import Field, PositiveInt
+from pydantic import Field, PositiveInt, field_validator
 
 from biggan.config.base import Strict
 
@@ -22,6 +22,9 @@ class DigitsSource(Strict):
     val_fraction: float = Field(0.2, gt=0, lt=1)
     split_seed: int = 0
     upsample_filter: Literal["nearest", "bilinear", "bicubic", "lanczos"] = "bicubic"
+    # keep only N training images, the earliest of each class in turn: a training set D can
+    # memorise, for the collapse study. The train/val split itself is unchanged.
+    train_images: PositiveInt | None = None
 
 
 class ImageNetSource(Strict):
@@ -72,6 +75,8 @@ Source = Annotated[
 class DatasetConfig(Strict):
     source: Source
     resolution: PositiveInt
+    # dvc.yaml's shard matrix builds train and val of every dataset (ref_stats scores the val
+    # split), so both are required; the key stays so that params files may spell it out
     splits: list[Literal["train", "val"]] = ["train", "val"]
     encoding: Literal["jpg", "png"] = "png"
     quality: int = Field(95, ge=1, le=100)      # JPEG quality
@@ -82,4 +87,13 @@ class DatasetConfig(Strict):
     shard_max_bytes: PositiveInt = 1_000_000_000  # size of the tar file, headers included
     shuffle_seed: int = 0
     workers: PositiveInt | None = None           # default: CPU cores
-    max_skipped_fraction: float = Field(0.01, ge=0, le=1)
+    # skipped inputs (links, unsafe archive members, unreadable or undecodable files) allowed
+    max_skipped_fraction: Fraction = 0.01
+
+    @field_validator("splits")
+    @classmethod
+    def _both_splits(cls, v: list[str]) -> list[str]:
+        if sorted(v) != ["train", "val"]:
+            raise ValueError("must be [train, val]: dvc.yaml shards both splits of every dataset "
+                             "(the shard@<dataset>-val stage) and ref_stats scores the val split")
+        return v

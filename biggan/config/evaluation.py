@@ -9,6 +9,8 @@ from biggan.config.base import Strict
 
 # sha256 of pt_inception-2015-12-05-6726825d.pth (pytorch-fid's port of the TF FID graph)
 INCEPTION_SHA256 = "6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2"
+# sha256 of vgg16-397923af.pth (torchvision's VGG-16; its name carries the first 8 digits)
+VGG16_SHA256 = "397923af8e79cdbb6a7127f12361acd7a2f83e06b05044ddf496e83de57a5bf0"
 
 
 class DigitsNetConfig(Strict):
@@ -37,6 +39,11 @@ class EvalConfig(Strict):
     is_splits: PositiveInt = 10
     pr_k: PositiveInt = 3                  # k of the k-NN manifolds (improved precision/recall)
     pr_samples: PositiveInt = 10000        # samples per side for precision/recall (and real ones kept)
+    # precision/recall feature space: the scorer's (feature_net) features, or VGG-16 fc2 as
+    # published (Kynkaanniemi et al. 2019), from a local vgg16-397923af.pth
+    pr_features: Literal["scorer", "vgg16"] = "scorer"
+    vgg16_weights: str | None = None
+    vgg16_sha256: str = VGG16_SHA256
     refstats_dir: str = "data/refstats"    # ref_stats stage output: <dir>/<dataset>/train_stats.npz
 
     @model_validator(mode="after")
@@ -44,6 +51,11 @@ class EvalConfig(Strict):
         if self.feature_net == "inception" and not self.inception_weights:
             raise ValueError("feature_net 'inception' needs inception_weights: a local path to "
                              "pt_inception-2015-12-05-6726825d.pth")
+        if self.pr_features == "vgg16" and not self.vgg16_weights:
+            raise ValueError("pr_features 'vgg16' needs vgg16_weights: a local path to vgg16-397923af.pth")
+        if self.is_splits > self.num_samples:
+            raise ValueError(f"is_splits {self.is_splits} is larger than num_samples {self.num_samples} "
+                             f"(IS splits the samples into is_splits parts)")
         return self
 
 
@@ -62,4 +74,7 @@ class SweepConfig(Strict):
         bad = [t for t in self.thresholds if t < 0]
         if bad:
             raise ValueError(f"thresholds must be >= 0 (0 means z = 0); got {bad}")
+        if not self.thresholds and not self.untruncated:
+            raise ValueError("empty sweep: no thresholds and untruncated false; list thresholds or "
+                             "set untruncated: true")
         return self

@@ -15,6 +15,13 @@ class SpectralNormConfig(Strict):
     eps: float = Field(1e-6, gt=0)
 
 
+class SplitAttention(Strict):
+    """Self-attention resolutions of G and D separately (e.g. the released BigGAN-256: G 128, D 64)."""
+
+    g: list[int] = []
+    d: list[int] = []
+
+
 class ModelConfig(Strict):
     # field order matters: validators of later fields read the earlier ones
     resolution: int = 128
@@ -25,7 +32,9 @@ class ModelConfig(Strict):
     shared_dim: PositiveInt = 128
     hier: bool = True                    # skip-z: z split into one chunk per G block + 1
     dim_z: PositiveInt = 120
-    attention: list[int] = [64]          # resolutions with a self-attention block (G and D)
+    # resolutions with a self-attention block: a list applies to G and D, {g: [...], d: [...]}
+    # sets them separately
+    attention: list[int] | SplitAttention = [64]
     sn: SpectralNormConfig = SpectralNormConfig()
     bn_eps: float = Field(1e-5, gt=0)
     one_centred_gain: bool = True        # CBN gain = 1 + W_g c (False reproduces compare_gan's bug)
@@ -55,18 +64,48 @@ class ModelConfig(Strict):
             )
         return v
 
+    @field_validator("attention", mode="before")
+    @classmethod
+    def _attention_form(cls, v: object) -> object:
+        # one clear message instead of one per union member
+        if isinstance(v, dict):
+            unknown = sorted(set(v) - {"g", "d"})
+            if unknown:
+                raise ValueError(f"unknown key(s) {unknown}; the mapping form takes g and d "
+                                 f"(lists of resolutions), e.g. {{g: [128], d: [64]}}")
+            for key, val in v.items():
+                if not isinstance(val, list) or not all(isinstance(r, int) for r in val):
+                    raise ValueError(f"{key} must be a list of resolutions (integers), got {val!r}")
+        elif not isinstance(v, (list, tuple, SplitAttention)):
+            raise ValueError("expected a list of resolutions (G and D) or a mapping {g: [...], d: [...]}")
+        return v
+
     @field_validator("attention")
     @classmethod
-    def _attention_exists(cls, v: list[int], info: ValidationInfo) -> list[int]:
+    def _attention_exists(cls, v: list[int] | SplitAttention, info: ValidationInfo) -> list[int] | SplitAttention:
         from biggan.models.arch import ARCHS
         res = info.data.get("resolution")
-        if res in ARCHS:
-            allowed = ARCHS[res].attention_resolutions
-            bad = [r for r in v if r not in allowed]
+        if res not in ARCHS:
+            return v
+        arch = ARCHS[res]
+        if isinstance(v, SplitAttention):
+            checks = [("under g ", v.g, arch.g_res, "G"), ("under d ", v.d, arch.d_res, "D")]
+        else:
+            checks = [("", v, arch.attention_resolutions, "G or D")]
+        for key, chosen, allowed, nets in checks:
+            bad = [r for r in chosen if r not in allowed]
             if bad:
-                raise ValueError(f"attention resolutions {bad} do not occur at resolution {res}; "
-                                 f"allowed: {list(allowed)}")
+                raise ValueError(f"resolutions {bad} {key}are not {nets} block outputs at resolution "
+                                 f"{res}; allowed: {sorted(set(allowed))}")
         return v
+
+    @property
+    def g_attention(self) -> list[int]:
+        return list(self.attention.g if isinstance(self.attention, SplitAttention) else self.attention)
+
+    @property
+    def d_attention(self) -> list[int]:
+        return list(self.attention.d if isinstance(self.attention, SplitAttention) else self.attention)
 
     @property
     def d_channels(self) -> int:

@@ -13,17 +13,19 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, PrivateAttr, ValidationError
+from pydantic import Field, PrivateAttr, ValidationError, field_validator
 
 from biggan.config.base import ConfigError, Strict, deep_merge, describe
-from biggan.config.data import DatasetConfig, DigitsSource, ManifestSource
+from biggan.config.data import DatasetConfig, DigitsSource, ImageNetSource, ManifestSource
 from biggan.config.evaluation import EvalConfig, SweepConfig
 from biggan.config.model import ModelConfig
 from biggan.config.tracking import TrackingConfig
 from biggan.config.train import TrainConfig
+from biggan.config.yamlfile import DuplicateKeyError, load_yaml
 from biggan.report.paper import PAPER_ROWS
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_]*$")
+IMAGENET_CLASSES = 1000     # ILSVRC2012's classes
 
 
 class Variant(Strict):
@@ -34,6 +36,12 @@ class Variant(Strict):
     paper_row: str | list[str] | None = None
     model: dict[str, Any] = {}                  # overrides of the base `model:` section
     train: dict[str, Any] = {}                  # overrides of the base `train:` section
+    seeds: list[int] | None = Field(None, min_length=1)   # overrides the top-level `seeds`
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct(cls, v: list[int] | None) -> list[int] | None:
+        return v if v is None else _distinct_seeds(v)
 
     @property
     def paper_rows(self) -> list[str]:
@@ -74,19 +82,42 @@ class Params(Strict):
     tracking: TrackingConfig = TrackingConfig()
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     variants: dict[str, Variant] = {}
+    # section 4 of the paper in miniature: trained and monitored like the variants, not swept
+    collapse_study: dict[str, Variant] = {}
 
     _resolved: dict[str, tuple[ModelConfig, TrainConfig]] = PrivateAttr(default_factory=dict)
 
+    @field_validator("seeds")
+    @classmethod
+    def _distinct_seeds(cls, v: list[int]) -> list[int]:
+        return _distinct_seeds(v)
+
+    def _all_variants(self) -> dict[str, tuple[str, Variant]]:
+        """name -> (its section, its entry) over `variants:` and `collapse_study:`."""
+        out = {n: ("variants", v) for n, v in self.variants.items()}
+        out.update({n: ("collapse_study", v) for n, v in self.collapse_study.items()})
+        return out
+
+    def check_sample_counts(self) -> list[str]:
+        """IS cuts the samples into eval.is_splits parts: every sample count must cover them."""
+        k = self.eval.is_splits
+        if self.sweep.num_samples < k:
+            return [f"sweep.num_samples: {self.sweep.num_samples} is fewer than eval.is_splits {k} "
+                    f"(IS splits the samples into is_splits parts)"]
+        return []
+
     def check_variants(self) -> list[str]:
         """Merge every variant into the base sections and validate it; returns the problems."""
-        problems: list[str] = []
-        for name in list(self.datasets) + list(self.variants):
+        problems: list[str] = self.check_sample_counts()
+        for name in list(self.datasets) + list(self.variants) + list(self.collapse_study):
             if not NAME.match(name):
                 problems.append(f"{name!r}: names of datasets and variants use letters, digits and _")
+        for name in set(self.variants) & set(self.collapse_study):
+            problems.append(f"collapse_study.{name}: the name is also a key of variants: (runs are named by it)")
         base_model = self.model.model_dump()
         base_train = self.train.model_dump()
-        for name, v in self.variants.items():
-            where = f"variants.{name}"
+        for name, (section, v) in self._all_variants().items():
+            where = f"{section}.{name}"
             for row in v.paper_rows:
                 if row not in PAPER_ROWS:
                     problems.append(f"{where}.paper_row: unknown published row {row!r}; "
@@ -105,18 +136,41 @@ class Params(Strict):
                 problems += describe(e, f"{where}.train")
                 train = None
             if model is not None and v.dataset in self.datasets:
-                n = known_num_classes(self.datasets[v.dataset])
-                if n is not None and n != model.n_classes:
-                    problems.append(f"{where}.model.n_classes: {model.n_classes}, but dataset "
-                                    f"{v.dataset!r} has {n} classes")
+                problems += self._dataset_fits(name, v, model)
+            if train is not None and train.evaluate and train.eval_samples < self.eval.is_splits:
+                key = f"{where}.train" if "eval_samples" in v.train else "train"
+                problems.append(f"{key}.eval_samples: {train.eval_samples} is fewer than eval.is_splits "
+                                f"{self.eval.is_splits} (variant {name!r}; IS splits the samples into "
+                                f"is_splits parts)")
             if model is not None and train is not None:
                 self._resolved[name] = (model, train)
-        return problems
+        return list(dict.fromkeys(problems))     # a base key shared by variants: reported once
+
+    def _dataset_fits(self, name: str, v: Variant, model: ModelConfig) -> list[str]:
+        """The variant's model and its dataset agree on resolution and (where known) classes."""
+        ds, out = self.datasets[v.dataset], []
+        if ds.resolution != model.resolution:
+            key = f"variants.{name}.model" if "resolution" in v.model else "model"
+            out.append(f"{key}.resolution: {model.resolution} (variant {name!r}), but its dataset's "
+                       f"datasets.{v.dataset}.resolution is {ds.resolution}")
+        n = known_num_classes(ds)
+        if n is not None and n != model.n_classes:
+            out.append(f"variants.{name}.model.n_classes: {model.n_classes}, but dataset "
+                       f"{v.dataset!r} has {n} classes")
+        return out
+
+    def seeds_of(self, variant: str) -> list[int]:
+        """The variant's own `seeds`, else the top-level ones."""
+        entry = self._all_variants().get(variant)
+        if entry is None:
+            raise KeyError(f"unknown variant {variant!r}; allowed: {sorted(self._all_variants())}")
+        return list(entry[1].seeds or self.seeds)
 
     def run(self, variant: str, seed: int) -> RunSpec:
-        if variant not in self.variants:
-            raise KeyError(f"unknown variant {variant!r}; allowed: {sorted(self.variants)}")
-        v = self.variants[variant]
+        entry = self._all_variants().get(variant)
+        if entry is None:
+            raise KeyError(f"unknown variant {variant!r}; allowed: {sorted(self._all_variants())}")
+        v = entry[1]
         if variant not in self._resolved:
             problems = self.check_variants()
             if problems:
@@ -125,13 +179,26 @@ class Params(Strict):
         return RunSpec(variant, seed, v.dataset, self.datasets[v.dataset], model, train,
                        self.eval, self.sweep, self.tracking, v)
 
-    def runs(self) -> list[RunSpec]:
-        return [self.run(v, s) for v in self.variants for s in self.seeds]
+    def runs(self, section: str = "variants") -> list[RunSpec]:
+        """Every (variant, seed) of `variants:` (or `collapse_study:`), in params order."""
+        names = self.variants if section == "variants" else self.collapse_study
+        return [self.run(v, s) for v in names for s in self.seeds_of(v)]
+
+
+def _distinct_seeds(v: list[int]) -> list[int]:
+    repeated = sorted({s for s in v if v.count(s) > 1})
+    if repeated:
+        raise ValueError(f"seeds must be distinct (each names a run and its outputs); repeated: {repeated}")
+    return v
 
 
 def known_num_classes(ds: DatasetConfig) -> int | None:
+    """Classes of a dataset where the config alone tells; others are checked against the
+    training shards' index.json when the train stage starts."""
     if isinstance(ds.source, DigitsSource):
         return 10
+    if isinstance(ds.source, ImageNetSource):
+        return IMAGENET_CLASSES
     if isinstance(ds.source, ManifestSource) and ds.source.top_k_labels:
         return ds.source.top_k_labels
     return None
@@ -158,7 +225,10 @@ def load_params(path: str | Path = "params.yaml", overrides: dict[str, Any] | No
     if not path.is_file():
         raise ConfigError(path, [f"file not found: {path.resolve()}"])
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = load_yaml(path)
+    except DuplicateKeyError as e:
+        raise ConfigError(path, [f"{e.key_path}: duplicate key on line {e.line} (first on line "
+                                 f"{e.first_line}); YAML would keep only the last one"]) from None
     except yaml.YAMLError as e:
         raise ConfigError(path, [f"not valid YAML: {e}"]) from None
     if overrides:

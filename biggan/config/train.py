@@ -19,7 +19,7 @@ class OptimConfig(Strict):
 
 class OrthoConfig(Strict):
     enabled: bool = True
-    beta: NonNegativeFloat = 1e-4        # R_beta(W) = beta ||W W^T (.) (1 - I)||_F^2
+    beta: NonNegativeFloat = 1e-4        # the author's beta: grad += 2 beta ((W W^T) (.) (1 - I)) W
 
 
 class SigmaClampConfig(Strict):
@@ -37,19 +37,25 @@ class EMAConfig(Strict):
 
 
 class CollapseConfig(Strict):
-    """Rules that declare training collapsed (each can be switched off with 0 / false).
+    """Rules that declare training collapsed, after the paper's section 4 (each off with 0 / false).
 
     Evaluated on rank 0 by `biggan.train.collapse.CollapseMonitor`; see its docstring for the
     exact definitions (which iteration is recorded, what counts as consecutive).
     """
 
-    nonfinite: bool = True               # any NaN/inf loss
+    nonfinite: bool = True               # a NaN/inf loss, FID or sigma0 (reported as distinct rules)
+    warmup: NonNegativeInt = 2000        # no other rule fires before this iteration
+    # D's loss, near zero in healthy training, jumps UP at collapse (section 4.2, appendix F):
+    d_loss_jump: NonNegativeFloat = 3.0  # windowed mean D loss >= jump x its minimum over the lookback ...
+    d_loss_margin: NonNegativeFloat = 0.5   # ... and above that minimum by at least this much ...
+    d_loss_level: NonNegativeFloat = 0.0    # ... and at least this high (hinge: 2 = chance; 0 = no level)
+    loss_window: PositiveInt = 20        # iterations per windowed mean
+    loss_lookback: PositiveInt = 500     # iterations over which the minimum is taken
+    # G's top singular values grow, then explode (section 4.1, figure 3):
+    sigma_factor: NonNegativeFloat = 3.0  # a G layer's sigma0 >= factor x the median of its ...
+    sigma_history: PositiveInt = 4       # ... last this many spectrum checks
     fid_factor: NonNegativeFloat = 2.0   # FID above factor x its best ...
     fid_patience: NonNegativeInt = 2     # ... for this many consecutive evaluations
-    sigma_jump: NonNegativeFloat = 10.0  # a G layer's sigma0 grows by this factor between SV checks
-    d_loss_floor: NonNegativeFloat = 0.0  # D loss below this ...
-    g_loss_ceiling: NonNegativeFloat = 0.0  # ... while G loss above this (0 disables)
-    loss_window: PositiveInt = 20        # iterations averaged for the loss rule
     stop: bool = True                    # stop training early once collapsed
 
 
@@ -76,6 +82,9 @@ class TrainConfig(Strict):
     sv_every: PositiveInt = 100          # top-3 singular values of every layer
     eval_every: PositiveInt = 500        # IS/FID of G_ema
     eval_samples: PositiveInt = 1000
+    # G_ema is scored with standing BN statistics of its own, from this many passes of a
+    # training micro-batch (0: the running statistics EMA.buffers leaves it)
+    eval_standing_passes: NonNegativeInt = 16
     checkpoint_every: PositiveInt = 500
     checkpoint_keep: PositiveInt = 2     # newest checkpoints kept in storage (Ray num_to_keep)
     evaluate: bool = True                # IS/FID every eval_every (needs feature net + reference stats)

@@ -10,7 +10,20 @@ IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", 
 
 
 class SourceError(ValueError):
-    """The raw data cannot be listed: missing root, empty class, bad manifest, unsafe archive."""
+    """The raw data cannot be listed: missing root, empty class, bad manifest, unreadable archive."""
+
+
+# Why an entry was left out while listing. Stable text: it is written to skipped.json.
+# Links are skipped in every layout (extracted folders and archives alike), never followed.
+LINK = "symbolic or hard link: links are not followed"
+UNSAFE_NAME = "archive member with an absolute path or '..': not read"
+NOT_REGULAR = "not a regular file (device, fifo or sparse): not read"
+NOT_CLASS_TAR = "not a per-class .tar: not read"
+
+
+def skip_entry(key_name: str, origin: str, reason: str) -> dict:
+    """A skip-report row: the sample key the entry would have had (make_key), where it is, why."""
+    return {"key": make_key(key_name), "source": origin, "reason": reason}
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +64,7 @@ class Listing:
     items: list[Item]
     classes: list[ClassInfo]
     notes: dict = field(default_factory=dict)   # source facts for index.json (e.g. dropped rows)
+    rejected: list[dict] = field(default_factory=list)   # skip_entry rows: links, unsafe members
 
     def check_keys(self) -> None:
         seen: dict[str, str] = {}

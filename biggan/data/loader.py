@@ -1,122 +1,239 @@
-"""Streaming loader over a shard folder: infinite training stream and finite evaluation pass.
+"""Reading a shard folder with webdataset's pipeline: infinite training stream, finite pass.
 
-Splitting across Ray Train ranks and DataLoader workers: there are S = world_size x workers
-streams, stream s = rank * workers + worker. With at least S shards each stream owns the
-shards s, s+S, ...; with fewer (the digits: 1-3 shards) every stream reads all shards and keeps
-the samples at positions p with p % S == s. Either way streams see disjoint samples, so ranks
-never produce identical batches, and 1 shard with 2 ranks works. Each stream then resamples
-its shards with replacement (a shard is drawn at random each time), shuffles samples in a
-buffer and, for multi-label samples, draws one of their labels per draw, all from one RNG
-seeded by (seed, s): the same seed, rank and worker count give the same batches.
+Pre-flight (before any tar is opened): index.json lists the shards; each must exist with the
+byte size it records (a missing or cut shard raises CorruptShardError naming it, or with
+skip_corrupt=True is dropped with a RuntimeWarning).
 
-The shard list comes from index.json, never from the environment: webdataset's default
-nodesplitter raises under Ray Train (RANK/WORLD_SIZE are set), so WebDataset() is not used;
-shards are read by biggan.data.reading.
+Training stream, one webdataset DataPipeline per rank (and per DataLoader worker):
+    ResampledShards -> own shards -> tarfile_to_samples -> [own samples] -> shuffle
+    -> decode("rgb8") -> label -> batched
+Streams: S = world_size x workers, stream s = rank * workers + worker, from the rank and
+world_size ARGUMENTS and torch's worker info; never from RANK/WORLD_SIZE in the environment
+(webdataset's split_by_node/pytorch_worker_seed read those, which is wrong in-process and
+ambiguous when several training runs share one Ray instance).
+  * >= S shards: stream s owns shards s, s+S, ... (whole shards, disjoint across ranks);
+  * < S shards (the digits: 1-3 shards): every stream reads all shards and keeps the samples
+    whose crc32(key) % S == s (disjoint, about 1/S each).
+ResampledShards draws shards with replacement from an RNG seeded by (stream, seed) with
+deterministic=True; `WebDataset(urls, resampled=True)` cannot be used because in
+webdataset 1.0.2 it builds ResampledShards(urls) with deterministic=False (seed from pid,
+time and os.urandom), so its order would differ on every run. The shuffle buffer and the
+multi-label draw are seeded by (seed, stream) too: the same seed, rank, world_size and
+num_workers give the same batches.
+
+Errors: webdataset's handler protocol. Default: raise CorruptShardError naming the shard
+(and sample key for an undecodable image). skip_corrupt=True: warn (RuntimeWarning, naming
+them) and continue, like wds.warn_and_continue but with the file named (a webdataset
+DecodingError's str() is empty).
 """
 from __future__ import annotations
 
+import json
 import random
 import warnings
-from collections.abc import Iterator
+import zlib
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
+import numpy as np
 import torch
-from torch.utils.data import DataLoader, IterableDataset, get_worker_info
-
-from biggan.data.reading import (CorruptShardError, Shard, decode_rgb, read_index, sample_classes,
-                                 shard_samples, shards_of, to_float_batch, to_uint8_batch)
+import webdataset as wds
+from torch.utils.data import DataLoader, get_worker_info
+from webdataset.autodecode import DecodingError
+from webdataset.tariterators import base_plus_ext, group_by_keys, tar_file_expander, url_opener
 
 __all__ = ["CorruptShardError", "iter_split", "make_train_stream", "read_index"]
 
-
-class TrainStream(IterableDataset):
-    """Infinite batches (x float32 (B,3,H,W) in [-1,1], y int64 (B,)[, keys]) of one rank."""
-
-    def __init__(self, shards: list[Shard], image_key: str, multi_label: bool, batch_size: int,
-                 seed: int, rank: int, world_size: int, shuffle_buffer: int, skip_corrupt: bool,
-                 return_keys: bool):
-        self.shards, self.image_key, self.multi_label = shards, image_key, multi_label
-        self.batch_size, self.seed, self.rank, self.world_size = batch_size, seed, rank, world_size
-        self.shuffle_buffer, self.skip_corrupt, self.return_keys = shuffle_buffer, skip_corrupt, return_keys
-
-    def _stream_id(self) -> tuple[int, int]:
-        info = get_worker_info()
-        workers, worker = (info.num_workers, info.id) if info is not None else (1, 0)
-        return self.rank * workers + worker, self.world_size * workers
-
-    def _samples(self, rng: random.Random, stream: int, streams: int) -> Iterator[dict]:
-        """Resampled samples of this stream's part of the data, forever."""
-        if len(self.shards) >= streams:
-            own, stride, offset = self.shards[stream::streams], 1, 0
-        else:
-            own, stride, offset = list(self.shards), streams, stream
-        while True:
-            if not own:
-                raise CorruptShardError(f"stream {stream} of {streams}: every shard is corrupt")
-            if not any(s.count > offset for s in own):
-                raise ValueError(f"stream {stream} of {streams} gets no samples: the shards hold fewer "
-                                 f"samples than ranks x workers ({streams})")
-            shard = own[rng.randrange(len(own))]
-            try:
-                for pos, sample in enumerate(shard_samples(shard, self.image_key)):
-                    if pos % stride == offset:
-                        yield sample
-            except CorruptShardError as e:
-                if not self.skip_corrupt:
-                    raise
-                warnings.warn(f"skipping {e}", RuntimeWarning, stacklevel=2)
-                own.remove(shard)
-
-    def _shuffled(self, samples: Iterator[dict], rng: random.Random) -> Iterator[dict]:
-        buf: list[dict] = []
-        for s in samples:
-            if len(buf) < self.shuffle_buffer:
-                buf.append(s)
-                continue
-            j = rng.randrange(len(buf))
-            buf[j], s = s, buf[j]
-            yield s
-
-    def _label(self, sample: dict, rng: random.Random) -> int:
-        if self.multi_label:
-            classes = sample_classes(sample)
-            return classes[rng.randrange(len(classes))]
-        return int(sample["cls"])
-
-    def _decoded(self, samples: Iterator[dict], rng: random.Random) -> Iterator[tuple]:
-        """-> (uint8 (H, W, 3), label, key); undecodable images raise or, skip_corrupt, warn."""
-        for s in samples:
-            try:
-                image = decode_rgb(s[self.image_key], f"{s['__url__']}:{s['__key__']}")
-            except CorruptShardError as e:
-                if not self.skip_corrupt:
-                    raise
-                warnings.warn(f"skipping {e}", RuntimeWarning, stacklevel=2)
-                continue
-            yield image, self._label(s, rng), s["__key__"]
-
-    def __iter__(self) -> Iterator[tuple]:
-        stream, streams = self._stream_id()
-        rng = random.Random(f"biggan-train-{self.seed}-{stream}")
-        decoded = self._decoded(self._shuffled(self._samples(rng, stream, streams), rng), rng)
-        while True:
-            images, labels, keys = zip(*(next(decoded) for _ in range(self.batch_size)))
-            x, y = to_float_batch(list(images)), torch.tensor(labels, dtype=torch.int64)
-            yield (x, y, list(keys)) if self.return_keys else (x, y)
+INDEX = "index.json"
 
 
-def _shards_checked(shard_dir: str | Path, index: dict, skip_corrupt: bool) -> list[Shard]:
-    shards = []
-    for s in shards_of(shard_dir, index):
-        if Path(s.path).is_file():
-            shards.append(s)
+class CorruptShardError(RuntimeError):
+    """A shard that cannot be read to the end or disagrees with index.json; names the file."""
+
+
+def read_index(shard_dir: str | Path) -> dict:
+    path = Path(shard_dir) / INDEX
+    if not path.is_file():
+        raise FileNotFoundError(f"{shard_dir} is not a finished shard directory (no {INDEX}); "
+                                f"run `python -m stages.shard --dataset NAME --split SPLIT` first")
+    try:
+        index = json.loads(path.read_text())
+    except ValueError as e:
+        raise ValueError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(index, dict) or "shards" not in index:
+        raise ValueError(f"{path}: not a shard index (no 'shards')")
+    return index
+
+
+def checked_shards(shard_dir: str | Path, index: dict, skip_corrupt: bool = False) -> dict[str, int]:
+    """{shard path: sample count} of the shards that exist with index.json's byte size."""
+    out = {}
+    for s in index["shards"]:
+        path = str(Path(shard_dir) / s["name"])
+        try:
+            size = Path(path).stat().st_size
+            problem = None if size == s["bytes"] else f"{size} bytes, index.json records {s['bytes']}"
+        except OSError as e:
+            problem = f"listed in index.json but unreadable ({e.strerror or e})"
+        if problem is None:
+            out[path] = int(s["count"])
         elif skip_corrupt:
-            warnings.warn(f"skipping missing shard {s.path}", RuntimeWarning, stacklevel=3)
+            warnings.warn(f"skipping corrupt shard {path}: {problem}", RuntimeWarning, stacklevel=3)
         else:
-            raise CorruptShardError(f"shard {s.path} listed in index.json is missing")
-    if not shards:
+            raise CorruptShardError(f"corrupt shard {path}: {problem}")
+    if not out:
         raise CorruptShardError(f"{shard_dir}: no readable shards")
-    return shards
+    return out
+
+
+# ---------------------------------------------------------------------------------------- errors
+
+def _describe(exn: Exception) -> str:
+    if isinstance(exn, CorruptShardError):
+        return str(exn)
+    if isinstance(exn, DecodingError):
+        return f"{exn.url}:{exn.key}: cannot decode image ({exn.__cause__!r})"
+    urls = [a for a in exn.args if isinstance(a, str) and a.endswith(".tar")]
+    what = str(exn.args[0]) if exn.args else type(exn).__name__
+    return f"corrupt shard {urls[-1] if urls else '?'}: {type(exn).__name__}: {what}"
+
+
+def raise_named(exn: Exception) -> bool:
+    """webdataset handler: re-raise as CorruptShardError naming the shard (and key)."""
+    if isinstance(exn, CorruptShardError):
+        raise exn
+    raise CorruptShardError(_describe(exn)) from exn
+
+
+def warn_named(exn: Exception) -> bool:
+    """webdataset handler: warn naming the shard (and key), then continue."""
+    warnings.warn(f"skipping {_describe(exn)}", RuntimeWarning, stacklevel=2)
+    return True
+
+
+# ---------------------------------------------------------------------------------------- samples
+
+def _complete_shards(files: Iterator[dict], shards: dict[str, int],
+                     handler: Callable[[Exception], bool]) -> Iterator[dict]:
+    """Between tar_file_expander and group_by_keys: after each shard read (its {} end marker)
+    compare the keys read with index.json's count. tarfile stops without an error at a
+    damaged header in mid-archive, so this is what notices a shard cut short inside."""
+    keys: set[str] = set()
+    url = None
+    for f in files:
+        if f == {}:
+            if url is not None and len(keys) != shards[url]:
+                handler(CorruptShardError(f"corrupt shard {url}: {len(keys)} samples, "
+                                          f"index.json records {shards[url]}"))
+            keys, url = set(), None
+        else:
+            url = f["__url__"]
+            keys.add(base_plus_ext(f["fname"])[0])
+        yield f
+
+
+def tar_samples(shards: dict[str, int], handler: Callable[[Exception], bool]) -> list:
+    """webdataset's tarfile_to_samples stages, with the per-shard count check in between."""
+    return [partial(url_opener, handler=handler), partial(tar_file_expander, handler=handler),
+            partial(_complete_shards, shards=shards, handler=handler), partial(group_by_keys, handler=handler)]
+
+
+# ---------------------------------------------------------------------------------------- stream
+
+def _stream(rank: int, world_size: int) -> tuple[int, int]:
+    """(s, S): this stream's id and the number of streams over all ranks and workers."""
+    info = get_worker_info()
+    workers, worker = (info.num_workers, info.id) if info is not None else (1, 0)
+    return rank * workers + worker, world_size * workers
+
+
+def _stream_seed(rank: int, world_size: int) -> int:
+    return _stream(rank, world_size)[0]
+
+
+def _own_shards(src: Iterator[dict], urls: list[str], rank: int, world_size: int) -> Iterator[dict]:
+    """Node + worker splitter of resampled shards: stream s keeps shards s, s+S, ..."""
+    s, n = _stream(rank, world_size)
+    if len(urls) < n:
+        yield from src                        # split by sample instead (_own_samples)
+        return
+    position = {u: i for i, u in enumerate(urls)}
+    for d in src:
+        if position[d["url"]] % n == s:
+            yield d
+
+
+def _own_samples(src: Iterator[dict], n_urls: int, total: int, rank: int, world_size: int) -> Iterator[dict]:
+    """With fewer shards than streams: stream s keeps the samples with crc32(key) % S == s."""
+    s, n = _stream(rank, world_size)
+    if n_urls >= n:
+        yield from src
+        return
+    seen = kept = 0
+    for sample in src:
+        seen += 1
+        if zlib.crc32(sample["__key__"].encode()) % n == s:
+            kept += 1
+            yield sample
+        elif kept == 0 and seen >= 2 * total:
+            raise ValueError(f"stream {s} of {n} gets no samples: the shards' {total} samples "
+                             f"hold none for it (ranks x workers = {n})")
+
+
+def _labelled(src: Iterator[dict], image_key: str, multi_label: bool, seed: int, rank: int,
+              world_size: int, handler: Callable[[Exception], bool]) -> Iterator[tuple]:
+    """-> (uint8 (H, W, 3), label, key); multi-label samples draw one of their labels."""
+    rng = random.Random(f"biggan-label-{seed}-{_stream(rank, world_size)[0]}")
+    for sample in src:
+        if image_key not in sample or "cls" not in sample:
+            if handler(CorruptShardError(f"corrupt shard {sample['__url__']}: sample {sample['__key__']} "
+                                         f"lacks its {image_key} or cls")):
+                continue
+        if multi_label:
+            classes = sample["json"]["classes"]
+            label = classes[rng.randrange(len(classes))]
+        else:
+            label = int(sample["cls"])
+        yield sample[image_key], label, sample["__key__"]
+
+
+def _chw(images) -> np.ndarray:
+    return np.ascontiguousarray(np.stack(images).transpose(0, 3, 1, 2))
+
+
+# Batches are assembled in numpy: single-threaded and predictable. torch's intra-op threads made
+# the same float conversion 5-15x slower when the 2 cores were busy (e.g. with training).
+def to_float_batch(images) -> torch.Tensor:
+    """[(H, W, 3) uint8] -> float32 (B, 3, H, W) in [-1, 1] (0 -> -1, 255 -> 1 exactly)."""
+    x = _chw(images).astype(np.float32)
+    x /= np.float32(127.5)
+    x -= np.float32(1.0)
+    return torch.from_numpy(x)
+
+
+def _collate(samples: list[tuple], return_keys: bool) -> tuple:
+    images, labels, keys = zip(*samples)
+    x, y = to_float_batch(images), torch.tensor(labels, dtype=torch.int64)
+    return (x, y, list(keys)) if return_keys else (x, y)
+
+
+def train_pipeline(shards: dict[str, int], image_key: str, multi_label: bool, batch_size: int, *,
+                   seed: int, rank: int, world_size: int, shuffle_buffer: int,
+                   handler: Callable[[Exception], bool], return_keys: bool) -> wds.DataPipeline:
+    urls = list(shards)
+    return wds.DataPipeline(
+        wds.ResampledShards(urls, seed=seed, worker_seed=partial(_stream_seed, rank, world_size),
+                            deterministic=True),
+        partial(_own_shards, urls=urls, rank=rank, world_size=world_size),
+        *tar_samples(shards, handler),
+        partial(_own_samples, n_urls=len(urls), total=sum(shards.values()), rank=rank, world_size=world_size),
+        wds.shuffle(shuffle_buffer, initial=shuffle_buffer, seed=f"biggan-train-{seed}-{rank}"),
+        wds.decode("rgb8", handler=handler),
+        partial(_labelled, image_key=image_key, multi_label=multi_label, seed=seed, rank=rank,
+                world_size=world_size, handler=handler),
+        wds.batched(batch_size, collation_fn=partial(_collate, return_keys=return_keys), partial=False),
+    )
 
 
 def make_train_stream(shard_dir: str | Path, batch_size: int, *, seed: int, rank: int = 0,
@@ -128,21 +245,24 @@ def make_train_stream(shard_dir: str | Path, batch_size: int, *, seed: int, rank
     num_workers > 0 decodes in DataLoader worker processes (batches come back in a fixed
     round-robin order, so the stream stays deterministic for a given num_workers).
     A corrupt or missing shard raises CorruptShardError naming it, or with skip_corrupt=True
-    is dropped with a RuntimeWarning. return_keys adds the batch's sample keys.
+    is skipped with a RuntimeWarning. return_keys adds the batch's sample keys.
     """
     if not 0 <= rank < world_size:
         raise ValueError(f"rank {rank} is not in [0, world_size={world_size})")
     if batch_size < 1 or shuffle_buffer < 1:
         raise ValueError(f"batch_size ({batch_size}) and shuffle_buffer ({shuffle_buffer}) must be >= 1")
     index = read_index(shard_dir)
-    ds = TrainStream(_shards_checked(shard_dir, index, skip_corrupt), index["encoding"],
-                     bool(index.get("multi_label")), batch_size, seed, rank, world_size,
-                     shuffle_buffer, skip_corrupt, return_keys)
+    shards = checked_shards(shard_dir, index, skip_corrupt)
+    if sum(shards.values()) < world_size * max(1, num_workers):
+        raise ValueError(f"{shard_dir}: {sum(shards.values())} samples cannot feed "
+                         f"{world_size * max(1, num_workers)} streams (ranks x workers)")
+    ds = train_pipeline(shards, index["encoding"], bool(index.get("multi_label")), batch_size, seed=seed,
+                        rank=rank, world_size=world_size, shuffle_buffer=shuffle_buffer,
+                        handler=warn_named if skip_corrupt else raise_named, return_keys=return_keys)
     if num_workers == 0:
         return iter(ds)
-    loader = DataLoader(ds, batch_size=None, num_workers=num_workers, prefetch_factor=prefetch_factor,
-                        persistent_workers=True)
-    return iter(loader)
+    return iter(DataLoader(ds, batch_size=None, num_workers=num_workers, prefetch_factor=prefetch_factor,
+                           persistent_workers=True))
 
 
 def iter_split(shard_dir: str | Path, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -152,15 +272,14 @@ def iter_split(shard_dir: str | Path, batch_size: int) -> Iterator[tuple[torch.T
     batch may be smaller. Raises CorruptShardError naming a bad shard.
     """
     index = read_index(shard_dir)
-    image_key = index["encoding"]
-    images: list = []
-    labels: list[int] = []
-    for shard in shards_of(shard_dir, index):
-        for s in shard_samples(shard, image_key):
-            images.append(decode_rgb(s[image_key], f"{shard.path}:{s['__key__']}"))
-            labels.append(int(s["cls"]))
-            if len(images) == batch_size:
-                yield to_uint8_batch(images), torch.tensor(labels, dtype=torch.int64)
-                images, labels = [], []
-    if images:
-        yield to_uint8_batch(images), torch.tensor(labels, dtype=torch.int64)
+    shards = checked_shards(shard_dir, index)
+    samples = wds.DataPipeline(wds.SimpleShardList(list(shards)), *tar_samples(shards, raise_named),
+                               wds.decode("rgb8", handler=raise_named),
+                               wds.to_tuple(index["encoding"], "cls", handler=raise_named),
+                               wds.batched(batch_size, collation_fn=_collate_uint8, partial=True))
+    yield from samples
+
+
+def _collate_uint8(samples: list[tuple]) -> tuple[torch.Tensor, torch.Tensor]:
+    images, labels = zip(*samples)
+    return torch.from_numpy(_chw(images)), torch.tensor(labels, dtype=torch.int64)

@@ -1,4 +1,8 @@
-"""Train the digits feature CNN on the canonical digits training split; score it on the val split.
+"""Train the digits feature CNN on the digits training split; score it on the val split.
+
+The split is the digits datasets' own (`source.val_fraction`, `source.split_seed`, see
+`digits_split`), the one their shards use, so the network never trains on images that the
+shards hold out for validation.
 
 Each training image is seen, per epoch, in one of several renderings (every Pillow upsampling
 filter at the net's resolution, plus bicubic at 2x and 4x passed through the net's own resize),
@@ -8,11 +12,13 @@ up to `max_shift` pixels. Held-out accuracy is measured on every rendering of th
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from biggan.config.data import DatasetConfig, DigitsSource
 from biggan.config.evaluation import DigitsNetConfig
 from biggan.data.digits import FILTERS, digits_images
 from biggan.metrics.digits_net import DigitsCNN
@@ -26,11 +32,28 @@ def renderings(resolution: int) -> dict[str, tuple[int, str]]:
     return out
 
 
-def prepared_split(net: DigitsCNN, split: str) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+def digits_split(datasets: Mapping[str, DatasetConfig]) -> tuple[float, int]:
+    """(val_fraction, split_seed) shared by every digits dataset of `datasets:` (the source
+    defaults when there is none); a ValueError naming them when they split differently."""
+    splits = {name: (d.source.val_fraction, d.source.split_seed)
+              for name, d in datasets.items() if isinstance(d.source, DigitsSource)}
+    if len(set(splits.values())) > 1:
+        shown = ", ".join(f"datasets.{n}.source: val_fraction {v}, split_seed {s}"
+                          for n, (v, s) in sorted(splits.items()))
+        raise ValueError(f"the digits datasets split differently ({shown}); the digits feature network "
+                         f"trains on one split, so give them the same val_fraction and split_seed")
+    if splits:
+        return next(iter(splits.values()))
+    default = DigitsSource(kind="digits")
+    return default.val_fraction, default.split_seed
+
+
+def prepared_split(net: DigitsCNN, split: str, val_fraction: float, split_seed: int
+                   ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """-> ({rendering: prepared float (N, 3, r, r)}, labels (N,))."""
     views, labels = {}, None
     for name, (res, filt) in renderings(net.resolution).items():
-        imgs, y = digits_images(split, res, filter=filt)
+        imgs, y = digits_images(split, res, filter=filt, val_fraction=val_fraction, seed=split_seed)
         views[name] = net.prepare(torch.from_numpy(imgs).permute(0, 3, 1, 2))
         labels = torch.from_numpy(y)
     return views, labels
@@ -55,13 +78,18 @@ def accuracy(net: DigitsCNN, x: torch.Tensor, y: torch.Tensor, batch_size: int =
     return hits / len(y)
 
 
-def train_digits_net(cfg: DigitsNetConfig) -> tuple[DigitsCNN, dict]:
-    """Seeded training; -> (eval-mode net, metrics with val accuracy per rendering)."""
+def train_digits_net(cfg: DigitsNetConfig, val_fraction: float | None = None,
+                     split_seed: int | None = None) -> tuple[DigitsCNN, dict]:
+    """Seeded training on the split (val_fraction, split_seed) of the digits datasets (default:
+    a digits source's defaults); -> (eval-mode net, metrics with val accuracy per rendering)."""
+    default = digits_split({})
+    val_fraction = default[0] if val_fraction is None else val_fraction
+    split_seed = default[1] if split_seed is None else split_seed
     t0 = time.perf_counter()
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     net = DigitsCNN(cfg.resolution, cfg.width, cfg.feature_dim)
-    train_views, y_train = prepared_split(net, "train")
+    train_views, y_train = prepared_split(net, "train", val_fraction, split_seed)
     pool = torch.stack(list(train_views.values()))            # (V, N, 3, r, r)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.epochs)
@@ -79,7 +107,7 @@ def train_digits_net(cfg: DigitsNetConfig) -> tuple[DigitsCNN, dict]:
             opt.step()
         sched.step()
     net.eval().requires_grad_(False)
-    val_views, y_val = prepared_split(net, "val")
+    val_views, y_val = prepared_split(net, "val", val_fraction, split_seed)
     per_view = {name: accuracy(net, x, y_val) for name, x in val_views.items()}
     metrics = {
         "val_accuracy": per_view[CANONICAL],
@@ -88,6 +116,8 @@ def train_digits_net(cfg: DigitsNetConfig) -> tuple[DigitsCNN, dict]:
         "train_accuracy": accuracy(net, train_views[CANONICAL], y_train),
         "n_train": n,
         "n_val": len(y_val),
+        "val_fraction": val_fraction,
+        "split_seed": split_seed,
         "train_seconds": round(time.perf_counter() - t0, 2),
     }
     return net, metrics

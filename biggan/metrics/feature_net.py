@@ -1,4 +1,5 @@
-"""One interface over both feature networks (digits CNN, FID Inception) and batched extraction."""
+"""One interface over the feature networks (digits CNN, FID Inception, VGG-16 for precision/recall)
+and batched extraction."""
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -31,6 +32,7 @@ class FeatureNet(Protocol):
 class Features:
     feats: np.ndarray    # (N, dim) float32
     logits: np.ndarray   # (N, num_classes) float32
+    pr_feats: np.ndarray | None = None   # (N, pr dim): a separate precision/recall space, if any
 
     def __len__(self) -> int:
         return len(self.feats)
@@ -66,17 +68,33 @@ def load_feature_net(cfg: EvalConfig, device: str | torch.device = "cpu", *,
     return InceptionFeatureNet(net, digest, device, dtype)
 
 
+def load_pr_net(cfg: EvalConfig, device: str | torch.device = "cpu") -> FeatureNet | None:
+    """The precision/recall network of `eval.pr_features`: None for the scorer's own features."""
+    if cfg.pr_features == "scorer":
+        return None
+    from biggan.metrics.vgg import VGGFeatureNet, load_vgg16
+
+    net, digest = load_vgg16(cfg.vgg16_weights, cfg.vgg16_sha256)
+    return VGGFeatureNet(net, digest, device)
+
+
 def extract_features(net: FeatureNet, batches: Iterable[object], *, batch_size: int = 50,
-                     total: int | None = None, progress: bool = True, desc: str = "features") -> Features:
-    """Run `net` over uint8 batches ((B, 3, H, W) tensors/arrays or (images, labels) pairs)."""
-    feats, logits = [], []
-    with tqdm(total=total, desc=f"{desc} [{net.name}]", unit="img", disable=not progress,
+                     total: int | None = None, progress: bool = True, desc: str = "features",
+                     pr_net: FeatureNet | None = None) -> Features:
+    """Run `net` (and `pr_net`, if given) over uint8 batches ((B, 3, H, W) tensors/arrays or
+    (images, labels) pairs)."""
+    feats, logits, pr_feats = [], [], []
+    names = net.name + (f" + {pr_net.name}" if pr_net is not None else "")
+    with tqdm(total=total, desc=f"{desc} [{names}]", unit="img", disable=not progress,
               leave=False) as bar:
         for x in rebatch(batches, batch_size):
             f, lg = net.features(x)
             feats.append(f.numpy())
             logits.append(lg.numpy())
+            if pr_net is not None:
+                pr_feats.append(pr_net.features(x)[0].numpy())
             bar.update(x.shape[0])
     if not feats:
         raise ValueError("no images to extract features from (the batch iterable was empty)")
-    return Features(np.concatenate(feats), np.concatenate(logits))
+    return Features(np.concatenate(feats), np.concatenate(logits),
+                    np.concatenate(pr_feats) if pr_net is not None else None)

@@ -8,12 +8,27 @@ B = S_r^(1/2) S_g). Two symmetric eigendecompositions (backward stable, fine for
 the covariances are singular) replace scipy's sqrtm of the non-symmetric product. S_r is a
 covariance: its eigenvalues below zero (rounding) are set to zero before its square root. Rounding
 can leave slightly negative eigenvalues in M: their square roots are imaginary, and the magnitude
-of the imaginary part they give the FID is returned as `imag` (TTUR raises above 1e-3, others
-drop it silently).
+of the imaginary part they give the FID is returned as `imag`.
+
+Safeguards of the TTUR code, kept with this formula: when M is singular (an eigenvalue at or
+below zero, which rounding turns into an imaginary root) the trace is recomputed with 1e-6
+added to both covariances' diagonals; if the imaginary part is still large (above 1e-3, TTUR's
+bound, relative to the trace when that exceeds 1), the statistics are not covariances (or are
+hopelessly ill-conditioned) and a ValueError says so. With N <= D samples a D-dimensional
+covariance is rank-deficient (Inception pool3: D = 2048), and `feature_stats` warns.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
+
+OFFSET = 1e-6      # TTUR's diagonal offset for a singular product
+IMAG_TOL = 1e-3    # TTUR's bound on the imaginary residue (relative above a trace of 1)
+
+
+class RankDeficientWarning(UserWarning):
+    """Fewer samples than feature dimensions: the covariance is singular, FID biased upwards."""
 
 
 def feature_stats(feats: np.ndarray, chunk: int = 8192) -> tuple[np.ndarray, np.ndarray]:
@@ -21,6 +36,10 @@ def feature_stats(feats: np.ndarray, chunk: int = 8192) -> tuple[np.ndarray, np.
     n = len(feats)
     if n < 2:
         raise ValueError(f"feature statistics need at least 2 samples, got {n}")
+    if n <= feats.shape[1]:
+        warnings.warn(f"{n} samples of {feats.shape[1]}-dimensional features: the covariance has rank "
+                      f"< {feats.shape[1]} and the FID is not comparable with FIDs over more than "
+                      f"{feats.shape[1]} samples (the paper's: 50k)", RankDeficientWarning, stacklevel=2)
     mu = feats.mean(axis=0, dtype=np.float64)
     sigma = np.zeros((feats.shape[1], feats.shape[1]))
     for i in range(0, n, chunk):
@@ -55,6 +74,13 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray,
         if not np.isfinite(a).all():
             raise ValueError(f"{name} has non-finite values")
     tr_real, tr_imag = trace_sqrt_product(sigma1, sigma2)
+    if tr_imag > 0:                                        # singular product: TTUR's offset
+        offset = OFFSET * np.eye(len(sigma1))
+        tr_real, tr_imag = trace_sqrt_product(sigma1 + offset, sigma2 + offset)
+    if tr_imag > IMAG_TOL * max(1.0, tr_real):
+        raise ValueError(f"Tr((sigma1 sigma2)^(1/2)) has an imaginary part of {tr_imag:.3g} (real "
+                         f"{tr_real:.6g}) even with a {OFFSET:g} diagonal offset: the statistics are not "
+                         f"valid covariances (negative eigenvalues); recompute them")
     diff = mu1 - mu2
     fid = diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * tr_real
     return float(fid), 2.0 * tr_imag

@@ -16,7 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from biggan.metrics.hashing import sha256_file
+from biggan.metrics.fp32 import ieee_fp32
+from biggan.metrics.hashing import checked_state_dict
 from biggan.metrics.inception_blocks import BasicConv2d, InceptionA, InceptionB, InceptionC, InceptionD, InceptionE
 from biggan.metrics.tf_resize import resize_bilinear_tf1
 
@@ -74,15 +75,8 @@ def missing_weights_message(path: Path) -> str:
 def load_inception(path: str | Path, sha256: str | None) -> tuple[FIDInceptionV3, str]:
     """Strictly load the weights file; `sha256=None` skips the checksum. -> (eval-mode net, file sha256)."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(missing_weights_message(path))
-    digest = sha256_file(path)
-    if sha256 is not None and digest != sha256.lower():
-        raise ValueError(f"{path}: sha256 {digest} does not match eval.inception_sha256 {sha256}; "
-                         f"expected the file {WEIGHTS_FILE} from {WEIGHTS_URL}")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(state, dict):
-        raise ValueError(f"{path}: expected a state_dict, got {type(state).__name__}")
+    state, digest = checked_state_dict(path, sha256, "eval.inception_sha256",
+                                       f"the file {WEIGHTS_FILE} from {WEIGHTS_URL}", missing_weights_message(path))
     net = FIDInceptionV3()
     try:
         net.load_state_dict(state, strict=True)
@@ -108,5 +102,6 @@ class InceptionFeatureNet:
     def features(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if images.dtype != torch.uint8:
             raise TypeError(f"Inception features take uint8 images, got {images.dtype}")
-        pool3, logits = self.net(images.to(self.device).to(self.dtype))
+        with ieee_fp32():                                # TF32 would cost ~1e-3 in pool3
+            pool3, logits = self.net(images.to(self.device).to(self.dtype))
         return pool3.float().cpu(), logits.float().cpu()

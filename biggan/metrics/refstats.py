@@ -2,7 +2,9 @@
 
 Saved as an uncompressed .npz: mu (D,), sigma (D, D) float64, n, feature_net (the identity of
 the network + weights that produced them; scoring with another network is refused) and
-pr_features (M, D) float32: a seeded random subset of the real features for precision/recall.
+pr_features (M, D') float32: a seeded random subset of the real features for precision/recall,
+in the space named by pr_feature_net (the scorer's own features, or VGG-16 fc2; files without
+that entry used the scorer's).
 """
 from __future__ import annotations
 
@@ -30,20 +32,32 @@ class ReferenceStats:
     n: int
     feature_net: str
     pr_features: np.ndarray
+    pr_feature_net: str | None = None      # None: the scorer's features (feature_net)
+
+    @property
+    def pr_space(self) -> str:
+        """Identity of the network whose features precision/recall compare."""
+        return self.pr_feature_net or self.feature_net
 
     @classmethod
-    def from_features(cls, feats: np.ndarray, feature_net: str, pr_samples: int,
-                      seed: int = 0) -> "ReferenceStats":
+    def from_features(cls, feats: np.ndarray, feature_net: str, pr_samples: int, seed: int = 0,
+                      pr_feats: np.ndarray | None = None, pr_feature_net: str | None = None) -> "ReferenceStats":
+        """`pr_feats` / `pr_feature_net`: the same images in a separate precision/recall space."""
+        if (pr_feats is None) != (pr_feature_net is None):
+            raise ValueError("pr_feats and pr_feature_net go together")
         mu, sigma = feature_stats(feats)
         keep = np.sort(np.random.default_rng(seed).permutation(len(feats))[:pr_samples])
-        return cls(mu, sigma, len(feats), feature_net, np.ascontiguousarray(feats[keep], np.float32))
+        pr = feats if pr_feats is None else pr_feats
+        return cls(mu, sigma, len(feats), feature_net, np.ascontiguousarray(pr[keep], np.float32),
+                   pr_feature_net)
 
     def save(self, path: str | Path) -> None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "wb") as f:
             np.savez(f, format=FORMAT, mu=self.mu, sigma=self.sigma, n=self.n,
-                     feature_net=np.str_(self.feature_net), pr_features=self.pr_features)
+                     feature_net=np.str_(self.feature_net), pr_features=self.pr_features,
+                     pr_feature_net=np.str_(self.pr_space))
 
     @classmethod
     def load(cls, path: str | Path) -> "ReferenceStats":
@@ -59,4 +73,7 @@ class ReferenceStats:
             if int(z["format"]) != FORMAT:
                 raise ValueError(f"{path}: format {int(z['format'])}, this code reads {FORMAT}; "
                                  f"re-run the ref_stats stage")
-            return cls(z["mu"], z["sigma"], int(z["n"]), str(z["feature_net"]), z["pr_features"])
+            feature_net = str(z["feature_net"])
+            pr_net = str(z["pr_feature_net"]) if "pr_feature_net" in z.files else feature_net
+            return cls(z["mu"], z["sigma"], int(z["n"]), feature_net, z["pr_features"],
+                       None if pr_net == feature_net else pr_net)

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from biggan.config.evaluation import EvalConfig
-from biggan.metrics.feature_net import FeatureNet, Features, extract_features, load_feature_net
+from biggan.metrics.feature_net import FeatureNet, Features, extract_features, load_feature_net, load_pr_net
 from biggan.metrics.fid import feature_stats, frechet_distance
 from biggan.metrics.images import quantize
 from biggan.metrics.inception_score import inception_score
@@ -23,12 +23,19 @@ SampleFn = Callable[[int], torch.Tensor]
 
 
 class Scorer:
+    """`pr_net`: a separate precision/recall feature network (VGG-16 fc2); None: `net`'s features."""
+
     def __init__(self, net: FeatureNet, ref: ReferenceStats, *, is_splits: int = 10, pr_k: int = 3,
-                 pr_samples: int = 10000, batch_size: int = 50, progress: bool = False):
+                 pr_samples: int = 10000, batch_size: int = 50, progress: bool = False,
+                 pr_net: FeatureNet | None = None):
         if ref.feature_net != net.name:
             raise ValueError(f"reference statistics were computed with {ref.feature_net!r}, not with "
                              f"{net.name!r}; re-run the ref_stats stage")
-        self.net, self.ref = net, ref
+        self.pr_space = (pr_net or net).name      # the feature space precision/recall are measured in
+        if ref.pr_space != self.pr_space:
+            raise ValueError(f"reference precision/recall features were computed with {ref.pr_space!r}, "
+                             f"not with {self.pr_space!r} (eval.pr_features); re-run the ref_stats stage")
+        self.net, self.ref, self.pr_net = net, ref, pr_net
         self.is_splits, self.pr_k, self.pr_samples = is_splits, pr_k, pr_samples
         self.batch_size, self.progress = batch_size, progress
 
@@ -36,20 +43,22 @@ class Scorer:
     def from_config(cls, cfg: EvalConfig, ref_path: str | Path, device: str | torch.device = "cpu",
                     progress: bool = False) -> "Scorer":
         return cls(load_feature_net(cfg, device), ReferenceStats.load(ref_path), is_splits=cfg.is_splits,
-                   pr_k=cfg.pr_k, pr_samples=cfg.pr_samples, batch_size=cfg.batch_size, progress=progress)
+                   pr_k=cfg.pr_k, pr_samples=cfg.pr_samples, batch_size=cfg.batch_size, progress=progress,
+                   pr_net=load_pr_net(cfg, device))
 
     def score_features(self, f: Features) -> dict[str, float]:
         is_mean, is_std = inception_score(f.logits, self.is_splits)
         mu, sigma = feature_stats(f.feats)
         fid, fid_imag = frechet_distance(self.ref.mu, self.ref.sigma, mu, sigma)
         m = min(len(f), len(self.ref.pr_features), self.pr_samples)   # equal set sizes: k-NN radii comparable
-        precision, recall = precision_recall(self.ref.pr_features[:m], f.feats[:m], self.pr_k)
+        pr_feats = f.feats if self.pr_net is None else f.pr_feats
+        precision, recall = precision_recall(self.ref.pr_features[:m], pr_feats[:m], self.pr_k)
         return {"is_mean": is_mean, "is_std": is_std, "fid": fid, "fid_imag": fid_imag,
                 "precision": precision, "recall": recall, "n": len(f)}
 
     def extract(self, batches: Iterable[object], total: int | None = None, desc: str = "score") -> Features:
         return extract_features(self.net, batches, batch_size=self.batch_size, total=total,
-                                progress=self.progress, desc=desc)
+                                progress=self.progress, desc=desc, pr_net=self.pr_net)
 
     def score_images(self, batches: Iterable[object], total: int | None = None) -> dict[str, float]:
         """uint8 (B, 3, H, W) batches (or (images, labels) pairs) -> scores."""

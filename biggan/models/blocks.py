@@ -6,11 +6,16 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from biggan.models.norm import ConditionalBatchNorm2d
-from biggan.models.spectral import LayerFactory
+from biggan.models.spectral import LayerFactory, SpectralNormMixin
+from biggan.models.upconv import up2_conv3x3
 
 
 class GBlock(nn.Module):
-    """CBN-ReLU-up(nearest x2)-conv3x3-CBN-ReLU-conv3x3, shortcut up + conv1x1."""
+    """CBN-ReLU-up(nearest x2)-conv3x3-CBN-ReLU-conv3x3, shortcut up + conv1x1.
+
+    Both convs at the upsampling are computed at the low resolution with the same mathematics
+    (up2_conv3x3; conv1x1 before the upsample); parameters and state_dict keys are unchanged.
+    """
 
     def __init__(self, in_ch: int, out_ch: int, layers: LayerFactory, make_bn):
         super().__init__()
@@ -23,10 +28,15 @@ class GBlock(nn.Module):
     def forward(self, x: torch.Tensor, onehot, vec) -> torch.Tensor:
         # x: (B, in, H, W) -> (B, out, 2H, 2W)
         h = F.relu(self.bn1(x, onehot, vec))
-        h = F.interpolate(h, scale_factor=2, mode="nearest")
-        h = self.conv1(h)
+        h = up2_conv3x3(h, _weight(self.conv1), self.conv1.bias)   # = conv1(up(h)), 2.25x fewer FLOPs
         h = self.conv2(F.relu(self.bn2(h, onehot, vec)))
-        return h + self.conv_sc(F.interpolate(x, scale_factor=2, mode="nearest"))
+        # a 1x1 conv commutes with nearest upsampling: convolve the 4x fewer low-res pixels
+        return h + F.interpolate(self.conv_sc(x), scale_factor=2, mode="nearest")
+
+
+def _weight(conv: nn.Conv2d) -> torch.Tensor:
+    """The weight a conv layer's own forward would use (spectrally normalised if SN)."""
+    return conv.normalized_weight() if isinstance(conv, SpectralNormMixin) else conv.weight
 
 
 class DBlock(nn.Module):

@@ -23,7 +23,7 @@ class Discriminator(nn.Module):
         self.blocks = nn.ModuleList()
         for i, (cin, cout, down, res) in enumerate(zip(arch.d_in, arch.d_out, arch.d_down, arch.d_res)):
             stage = [DBlock(3 if cin == RGB else cin * ch, cout * ch, layers, down, preactivation=i > 0)]
-            if res in cfg.attention:
+            if res in cfg.d_attention:
                 stage.append(Attention(cout * ch, layers))
             self.blocks.append(nn.Sequential(*stage))
         feat = arch.d_out[-1] * ch

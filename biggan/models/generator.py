@@ -40,7 +40,7 @@ class Generator(nn.Module):
         self.blocks = nn.ModuleList()
         for cin, cout, res in zip(arch.g_in, arch.g_out, arch.g_res):
             stage = [GBlock(cin * ch, cout * ch, layers, make_bn)]
-            if res in cfg.attention:
+            if res in cfg.g_attention:
                 stage.append(Attention(cout * ch, layers))
             self.blocks.append(nn.ModuleList(stage))
         self.out_bn = BatchNorm2d(arch.g_out[-1] * ch, cfg.bn_eps)

@@ -1,9 +1,12 @@
 """The runs behind the tables: one record per (variant, seed), read from the stages' files.
 
-    metrics/train/<variant>-s<seed>.json    train stage summary (collapse iteration, params_m, ...)
-    metrics/sweep/<variant>-s<seed>.json    sweep stage summary (the four Table 2 entries)
-    metrics/sweep/<variant>-s<seed>.csv     every sweep point (the truncation curves)
+    metrics/train/<variant>/s<seed>.json    train stage summary (collapse iteration, params_m, ...)
+    metrics/train/<variant>/s<seed>.*.csv   its losses, evaluations and sigma0 over training
+    metrics/sweep/<variant>/s<seed>.json    sweep stage summary (the four Table 2 entries)
+    metrics/sweep/<variant>/s<seed>.csv     every sweep point (the truncation curves)
     data/refstats/<dataset>/metrics.json    IS/FID of the real validation images
+
+The collapse study's runs (`collapse_study:`) have train files only.
 
 Every number in a table is taken from one of these files, and the file is named in the
 table's JSON (`sources`), so each cell can be traced to the run that produced it.
@@ -29,7 +32,12 @@ class RunRecord:
     sweep: dict               # sweep stage summary
     sweep_rows: list[dict]    # every sweep point
     train_path: Path
-    sweep_path: Path
+    sweep_path: Path | None
+
+    def history(self, kind: str) -> list[dict]:
+        """The run's `losses`, `evals` or `sigma0` CSV beside its summary, as numbers."""
+        path = self.train_path.with_name(f"{self.train_path.stem}.{kind}.csv")
+        return read_sweep_csv(path) if path.is_file() else []
 
     @property
     def variant(self) -> str:
@@ -37,7 +45,7 @@ class RunRecord:
 
     @property
     def sources(self) -> list[str]:
-        return [str(self.train_path), str(self.sweep_path)]
+        return [str(p) for p in (self.train_path, self.sweep_path) if p is not None]
 
 
 def _read_json(path: Path, stage: str) -> dict:
@@ -67,17 +75,30 @@ def _number(v: str):
     return {"True": True, "False": False}.get(v, v)
 
 
+def run_file(root: Path, variant: str, seed: int, suffix: str = ".json") -> Path:
+    """<root>/<variant>/s<seed><suffix>: where the train and sweep stages put one run's files."""
+    return Path(root) / variant / f"s{seed}{suffix}"
+
+
 def collect(params: Params, train_dir: Path, sweep_dir: Path) -> dict[str, list[RunRecord]]:
     """variant -> its runs (one per seed), in params order; raises MissingRunOutput."""
     out: dict[str, list[RunRecord]] = {}
     for spec in params.runs():
-        name = spec.run_name
-        tp, sp = Path(train_dir) / f"{name}.json", Path(sweep_dir) / f"{name}.json"
-        stage_t, stage_s = f"train@{spec.variant}-{spec.seed}", f"sweep@{spec.variant}-{spec.seed}"
-        train, sweep = _read_json(tp, stage_t), _read_json(sp, stage_s)
+        tp, sp = run_file(train_dir, spec.variant, spec.seed), run_file(sweep_dir, spec.variant, spec.seed)
+        train, sweep = _read_json(tp, f"train@{spec.variant}"), _read_json(sp, f"sweep@{spec.variant}")
         csv_path = sp.with_suffix(".csv")
         rows = read_sweep_csv(csv_path) if csv_path.is_file() else []
         out.setdefault(spec.variant, []).append(RunRecord(spec, train, sweep, rows, tp, sp))
+    return out
+
+
+def collect_study(params: Params, train_dir: Path) -> dict[str, list[RunRecord]]:
+    """The collapse study's runs: variant -> its runs, train files only."""
+    out: dict[str, list[RunRecord]] = {}
+    for spec in params.runs("collapse_study"):
+        tp = run_file(train_dir, spec.variant, spec.seed)
+        train = _read_json(tp, f"collapse@{spec.variant}")
+        out.setdefault(spec.variant, []).append(RunRecord(spec, train, {}, [], tp, None))
     return out
 
 

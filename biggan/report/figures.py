@@ -69,7 +69,7 @@ def sigma0_figure(groups: dict[str, list[RunRecord]], train_dir: Path, path: Pat
     plt = _pyplot()
     chosen = variant or next((v for v, runs in groups.items() if 2 in runs[0].spec.info.tables), next(iter(groups)))
     run = groups[chosen][0]
-    its, layers = read_sigma0(Path(train_dir) / f"{run.spec.run_name}.sigma0.csv")
+    its, layers = read_sigma0(run.train_path.with_name(f"{run.train_path.stem}.sigma0.csv"))
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for ax, net in zip(axes, ("G", "D")):
         names = [k for k in layers if k.startswith(net + "/")]

@@ -5,8 +5,9 @@ Two sources:
         <dir>/G_ema.pt     the selected G_ema state_dict (torch.load(weights_only=True))
         <dir>/model.json   {"model": <resolved model config>, "variant", "seed", ...}
   * an MLflow model URI (`models:/NAME@champion`, `models:/NAME/3`, `runs:/<run id>/G_ema`):
-    the generator as biggan.tracking.mlflow_run.log_generator logs it (a pickled pytorch
-    model, loaded with mlflow.pytorch.load_model). The tracking/registry store is the given
+    the generator as biggan.tracking.mlflow_run.log_generator logs it: a model folder as
+    above, downloaded and loaded the same way, so loading runs no code from the store (no
+    pickle, no logged code paths). The tracking/registry store is the given
     `tracking_uri`, else MLFLOW_TRACKING_URI, else params' default sqlite:///mlflow.db in the
     working directory (biggan.tracking.mlflow_run.resolve_uri).
 """
@@ -80,30 +81,33 @@ def default_tracking_uri(root: str | Path = ".") -> str:
 def load_model_uri(uri: str, tracking_uri: str | None = None,
                    device: str | torch.device = "cpu") -> torch.nn.Module:
     """An MLflow-logged generator -> eval mode, on `device`."""
-    import mlflow
-    import mlflow.pytorch
+    import tempfile
+
+    import mlflow.artifacts
     from mlflow.exceptions import MlflowException
 
-    from biggan.tracking.mlflow_run import global_tracking_uri, sqlite_path
+    from biggan.tracking.mlflow_run import global_tracking_uri, redact, sqlite_path
 
     if not is_model_uri(uri):
         raise ValueError(f"not an MLflow model URI: {uri!r} (expected models:/NAME@ALIAS, models:/NAME/VERSION "
                          f"or runs:/RUN_ID/PATH)")
     store = tracking_uri or default_tracking_uri()
+    shown = redact(store)
     db = sqlite_path(store)
     if db is not None and not db.is_file():
         raise ModelNotFound(f"cannot load {uri}: no MLflow store at {db} ({store}); pass the store with "
                             f"--tracking-uri or MLFLOW_TRACKING_URI")
-    try:
-        with global_tracking_uri(store):
-            G = mlflow.pytorch.load_model(uri, map_location=torch.device(device))
-    except MlflowException as e:
-        raise ModelNotFound(f"cannot load {uri} from the MLflow store {store}: {e.message}") from None
-    except OSError as e:
-        raise ModelNotFound(f"cannot load {uri} from the MLflow store {store}: {e}") from None
-    if not isinstance(G, torch.nn.Module) or not hasattr(G, "dim_z"):
-        raise ValueError(f"{uri}: not a BigGAN generator (got {type(G).__name__})")
-    return G.to(device).eval().requires_grad_(False)
+    with tempfile.TemporaryDirectory(prefix="biggan_model_") as d:
+        try:
+            with global_tracking_uri(store):
+                local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=d)
+        except MlflowException as e:
+            raise ModelNotFound(f"cannot load {uri} from the MLflow store {shown}: {e.message}") from None
+        except OSError as e:
+            raise ModelNotFound(f"cannot load {uri} from the MLflow store {shown}: {e}") from None
+        hint = (f"{uri} is not a BigGAN model folder (G_ema.pt + model.json; models logged in MLflow's "
+                f"pytorch pickle format by older versions are not loaded: retrain, or load the model folder)")
+        return load_model_dir(local, device, hint=hint)[0]
 
 
 def load_generator(source: str | Path, device: str | torch.device = "cpu",

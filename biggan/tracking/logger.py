@@ -1,115 +1,163 @@
-"""Rank 0's MLflow writer: a background thread that batches metrics and images into a run.
+"""Rank 0's MLflow writer on MLflow's own asynchronous batched logging.
 
-The training loop only enqueues (no I/O, no `import mlflow` on its critical path); the
-thread drains the queue at most every `min_interval_s` and sends all pending metrics in one
-`log_batch` call (<= 1000 metrics per request, MLflow's limit), then the images.
+    metrics(t, values)  one `MlflowClient.log_batch(..., synchronous=False)`: MLflow queues it,
+                        merges queued batches into requests of <= 1000 items and sends them
+                        from its own thread; the loop never waits. The returned RunOperations
+                        is kept, with its metrics, until it has completed.
+    image(t, key, img)  kept until the next flush, then `log_image(key=, step=)`.
+    flush()             waits for every pending batch (the loop calls it before each
+                        checkpoint); a failed batch or image (store down) is kept and sent
+                        again at the next flush or at close, never dropped.
+    close()             a last flush; what still could not be sent is reported in `errors`.
 
-Restarts: each batch also sets the run tag `biggan.logged_to` = the highest step sent. A
-logger opened on a resumed run reads it and drops anything at or below it, so iterations
-that are recomputed after resuming from an older checkpoint are logged once (first values
-kept). The loop calls `flush()` before every checkpoint, so a checkpoint never exists before
-its metrics are sent: resuming from it leaves no gap. Every metric keeps one value per step.
+Restarts: a resumed attempt recomputes the steps between its checkpoint and the kill, and
+some of them may have reached MLflow before the kill. The logger reads, per metric key, the
+highest step the run already holds (`get_metric_history`, only for keys the run has) and
+drops values at or below it, so every (metric, step) is logged once (first value kept).
+Until that read succeeds (store down at start) everything is held, and the read is retried
+at each flush: logging is never switched off.
+
+How long a send to an unreachable server may take is MLflow's HTTP retry policy; `quick_http`
+(biggan.tracking.mlflow_run) sets it for the training process so a flush fails in seconds,
+not in MLflow's default ~2 minutes of retries.
 """
 from __future__ import annotations
 
-import queue
 import sys
-import threading
 import time
 
 import numpy as np
 
-LOGGED_TO = "biggan.logged_to"
-MAX_METRICS_PER_BATCH = 1000
-_STOP = object()
+MAX_METRICS_PER_BATCH = 1000          # MLflow's limit per log_batch request
 
 
 class RunLogger:
-    def __init__(self, uri: str, run_id: str, min_interval_s: float = 1.0):
-        self.uri, self.run_id, self.min_interval_s = uri, run_id, min_interval_s
+    def __init__(self, uri: str, run_id: str):
+        from mlflow import MlflowClient
+
+        from biggan.tracking.mlflow_run import move_credentials, quick_http, redact
+
+        quick_http()
+        uri = move_credentials(uri)
+        self.uri, self.run_id, self._shown = uri, run_id, redact(uri)
         self.errors: list[str] = []
-        self.logged_to: int | None = None          # known once the thread has read the run
-        self._q: queue.Queue = queue.Queue()
-        self._wake = threading.Event()             # a flush/close request cuts the gathering wait short
-        self._thread = threading.Thread(target=self._main, name="mlflow-logger", daemon=True)
-        self._thread.start()
+        self._client = MlflowClient(uri)         # no I/O until the first request
+        self._pending: list[tuple[object | None, list]] = []   # (RunOperations or None = not sent, metrics)
+        self._images: list[tuple[int, str, np.ndarray, bool]] = []    # (step, key, image, tried before)
+        self._failing = False                    # one warning per outage, not one per batch
+        self._floor: dict[str, int] | None = None  # per key: highest step the run held at start
+        self._held: list = []                    # metrics waiting for the floor
+        self._read_floor()
 
     def metrics(self, step: int, values: dict[str, float]) -> None:
-        self._q.put(("m", step, dict(values)))
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        ms = [Metric(k, float(v), now, step) for k, v in values.items() if v is not None]
+        if self._floor is None:
+            self._held.extend(ms)
+            return
+        self._send(ms)
 
     def image(self, step: int, key: str, image: np.ndarray) -> None:
-        self._q.put(("i", step, (key, image)))
+        self._images.append((step, key, image, False))
 
-    def flush(self, timeout: float = 60.0) -> bool:
-        """Block until everything queued so far is sent (or failed); False on timeout.
-
-        The loop calls it before every checkpoint: a registered checkpoint then never
-        precedes its metrics, so resuming from it leaves no gap in the logged steps."""
-        done = threading.Event()
-        self._q.put(done)
-        self._wake.set()
-        if not done.wait(timeout):
-            self._warn(f"MLflow logger: flush not done within {timeout} s")
+    def flush(self) -> bool:
+        """Re-send what failed before, wait for every pending batch, send kept images; True when
+        nothing is left unsent."""
+        if self._floor is None and not self._read_floor():
             return False
+        pending, self._pending = self._pending, []
+        for ops, ms in pending:                  # batches that failed at an earlier flush: sent again
+            if ops is None:
+                self._submit(ms)
+            else:
+                self._pending.append((ops, ms))
+        self._settle()
+        kept, retried = [], set()
+        if any(tried for *_, tried in self._images):
+            retried = self._logged_images()
+        for step, key, img, tried in self._images:
+            if tried and (key, step) in retried:     # a failure after the PNG arrived (e.g. at the tag)
+                continue
+            try:
+                self._client.log_image(self.run_id, img, key=key, step=step, synchronous=True)
+            except Exception as e:
+                self._failed(f"image {key!r} of step {step}", e)
+                kept.append((step, key, img, True))
+        self._images = kept
+        ok = not self._pending and not self._images
+        if ok and self._failing:
+            self._failing = False
+            print(f"MLflow logging to {self._shown} recovered: every kept value is logged", file=sys.stderr,
+                  flush=True)
+        return ok
+
+    def close(self) -> None:
+        if not self.flush():
+            self.errors.append(f"not logged to MLflow run {self.run_id} at {self._shown}: {self.unsent()}")
+
+    def unsent(self) -> str:
+        held = [m for _, ms in self._pending for m in ms] + self._held
+        steps = sorted({m.step for m in held} | {im[0] for im in self._images})
+        span = f" (steps {steps[0]}..{steps[-1]})" if steps else ""
+        return f"{len(held)} metric values and {len(self._images)} images{span}"
+
+    def _send(self, ms: list) -> None:
+        ms = [m for m in ms if m.step > self._floor.get(m.key, -1)]
+        for i in range(0, len(ms), MAX_METRICS_PER_BATCH):
+            self._submit(ms[i:i + MAX_METRICS_PER_BATCH])
+
+    def _read_floor(self) -> bool:
+        try:
+            keys = self._client.get_run(self.run_id).data.metrics
+            self._floor = {k: max(m.step for m in self._client.get_metric_history(self.run_id, k)) for k in keys}
+        except Exception as e:
+            self._failed("reading the run", e)
+            return False
+        held, self._held = self._held, []
+        self._send(held)
         return True
 
-    def close(self, timeout: float = 120.0) -> None:
-        self._q.put(_STOP)
-        self._wake.set()
-        self._thread.join(timeout)
-        if self._thread.is_alive():
-            self.errors.append(f"MLflow logger did not finish within {timeout} s")
-
-    def _main(self) -> None:
+    def _logged_images(self) -> set[tuple[str, int]]:
+        """(key, step) of the images the run holds (MLflow names them images/<key>+step+<t>+...)."""
         try:
-            from mlflow import MlflowClient
+            paths = [a.path.rsplit("/", 1)[-1] for a in self._client.list_artifacts(self.run_id, "images")]
+        except Exception:
+            return set()
+        return {(p.split("+step+")[0].replace("~", "/"), int(p.split("+step+")[1].split("+")[0]))
+                for p in paths if "+step+" in p and p.endswith(".png")}
 
-            client = MlflowClient(self.uri)
-            self.logged_to = int(client.get_run(self.run_id).data.tags.get(LOGGED_TO, -1))
-        except Exception as e:                       # no client: keep draining so the loop never blocks
-            self._warn(f"cannot open MLflow run {self.run_id} at {self.uri}: {e!r}")
-            client = None
-        stop = False
-        while not stop:
-            items = [self._q.get()]
-            if isinstance(items[0], tuple):
-                self._wake.wait(self.min_interval_s)      # gather more, unless asked to flush
-            self._wake.clear()
-            while True:
+    def _submit(self, ms: list) -> None:
+        try:
+            ops = self._client.log_batch(self.run_id, metrics=ms, synchronous=False)
+        except Exception as e:                   # e.g. the async queue could not start
+            self._failed(f"{len(ms)} metric values", e)
+            ops = None
+        self._pending.append((ops, ms))
+
+    def _settle(self) -> None:
+        """Wait for the submitted batches; the failed ones stay pending as unsent (None)."""
+        left = []
+        for ops, ms in self._pending:
+            if ops is not None:
                 try:
-                    items.append(self._q.get_nowait())
-                except queue.Empty:
-                    break
-            stop = any(it is _STOP for it in items)
-            if client is not None:
-                self._flush(client, [it for it in items if isinstance(it, tuple)])
-            for it in items:
-                if isinstance(it, threading.Event):
-                    it.set()
+                    ops.wait()
+                    continue
+                except Exception as e:
+                    self._failed(f"{len(ms)} metric values of steps {ms[0].step}..{ms[-1].step}", e)
+            left.append((None, ms))
+        self._pending = left
 
-    def _flush(self, client, items: list) -> None:
-        from mlflow.entities import Metric, RunTag
-
-        fresh = [it for it in items if it[1] > self.logged_to]
-        if not fresh:
-            return
-        now = int(time.time() * 1000)
-        metrics = [Metric(k, float(v), now, step) for kind, step, vals in fresh if kind == "m"
-                   for k, v in vals.items() if v is not None]
-        top = max(step for _, step, _ in fresh)
-        try:
-            for i in range(0, max(len(metrics), 1), MAX_METRICS_PER_BATCH):
-                last = i + MAX_METRICS_PER_BATCH >= len(metrics)
-                client.log_batch(self.run_id, metrics=metrics[i:i + MAX_METRICS_PER_BATCH],
-                                 tags=[RunTag(LOGGED_TO, str(top))] if last else [])
-            self.logged_to = top
-            for kind, step, payload in fresh:
-                if kind == "i":
-                    key, image = payload
-                    client.log_image(self.run_id, image, key=key, step=step)
-        except Exception as e:
-            self._warn(f"MLflow logging failed (steps up to {top} lost): {e!r}")
+    def _failed(self, what: str, e: Exception) -> None:
+        if not self._failing:
+            self._failing = True
+            self._warn(f"MLflow logging to {self._shown} failed ({what}: {type(e).__name__}); kept and "
+                       f"retried at the next flush")
 
     def _warn(self, msg: str) -> None:
+        from biggan.tracking.mlflow_run import redact_text
+
+        msg = redact_text(msg, self.uri)
         self.errors.append(msg)
         print(f"warning: {msg}", file=sys.stderr, flush=True)

@@ -6,40 +6,104 @@ Facts this relies on (MLflow 3.17, verified on this project's machines):
     MLFLOW_TRACKING_URI overrides it.
   * an HTTP client retries for minutes before failing, so a server is probed with one
     short GET /health before anything starts.
-  * `mlflow.pytorch.log_model` defaults to torch.export ("pt2"), which needs an input
-    example and cannot take G's (z, y) signature: the generator is logged with
-    serialization_format="pickle", explicit pip_requirements (skips the slow inference) and
-    the `biggan` package as code_paths so it unpickles anywhere.
+  * the generator is logged as an MLflow 3 LoggedModel whose artifacts are the train
+    stage's model folder (G_ema.pt state_dict + model.json): no pickle, no code. Loading it
+    (biggan.sampling.load) rebuilds G from the installed `biggan` and
+    torch.load(weights_only=True); registering `models:/m-<id>` works like any model.
+  * an HTTP client retries a request for ~2 minutes by default (MLFLOW_HTTP_REQUEST_*
+    env vars, read per request): `quick_http` shortens that for training processes.
+  * the UI opens an experiment on its GenAI overview unless the experiment tag
+    `mlflow.experimentKind` says otherwise ("custom_model_development": the runs table).
   * metrics go in `log_batch` calls (<= 1000 metrics, 100 params, 100 tags per request).
   * runs created without an experiment land in "Default": the driver creates the run in
     the configured experiment and rank 0 logs into it by run id.
 """
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 MAX_PARAMS, MAX_TAGS = 100, 100
-TORCH_REQUIREMENT = "torch==2.13.0"
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+MODEL_TYPE = "biggan-generator"
+# A saved runs-table view (what the UI's "Share" button stores as an experiment tag; opened with
+# #/experiments/<id>/runs?<VIEW_QUERY>): runs grouped by variant (seeds averaged), sorted by the
+# untruncated sweep FID, Table 1/2 scores as columns. `workflowType=machine_learning` selects
+# the UI's "Model training" side (3.17 keeps the GenAI/Model training switch per browser).
+VIEW_KEY = "table2"
+VIEW_QUERY = f"workflowType=machine_learning&viewStateShareKey={VIEW_KEY}"
+SCORE_COLUMNS = ("sweep_fid_untruncated", "sweep_is_untruncated", "sweep_fid_min", "sweep_is_at_fid_min",
+                 "sweep_is_valid", "sweep_is_max", "fid_best", "is_best")
+COMPARISON_VIEW = ("mlflow.sharedViewState." + VIEW_KEY, json.dumps({
+    "orderByKey": "metrics.`sweep_fid_untruncated`", "orderByAsc": True,
+    "groupBy": {"aggregateFunction": "average", "groupByKeys": [{"mode": "tag", "groupByData": "variant"}]},
+    "selectedColumns": ["attributes.`Source`", "attributes.`Dataset`", "tags.`variant`", "tags.`seed`",
+                        *(f"metrics.`{k}`" for k in SCORE_COLUMNS)]}, sort_keys=True))
+# a training process's MLflow HTTP policy: ~1 s to give up on a refused connection, <= 2 x 10 s
+# on a hung server (MLflow's defaults: 7 retries, backoff factor 2, 120 s timeout: minutes).
+# The logger keeps what failed and sends it again at the next flush, so one retry is enough.
+QUICK_HTTP = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+              "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
 
 
 class TrackingUnavailable(RuntimeError):
     pass
 
 
+def quick_http() -> None:
+    """Short MLflow HTTP retries for this process (values a user exported are kept)."""
+    for k, v in QUICK_HTTP.items():
+        os.environ.setdefault(k, v)
+
+
+def redact(uri: str) -> str:
+    """The URI without credentials: http://user:secret@host -> http://***@host."""
+    p = urllib.parse.urlsplit(uri)
+    if not p.netloc or "@" not in p.netloc:
+        return uri
+    return urllib.parse.urlunsplit(p._replace(netloc="***@" + p.netloc.rsplit("@", 1)[1]))
+
+
+def redact_text(text: str, uri: str) -> str:
+    """`text` with the credentials of `uri` (and the URI itself) replaced."""
+    text = text.replace(uri, redact(uri))
+    p = urllib.parse.urlsplit(uri)
+    if p.netloc and "@" in p.netloc:
+        text = text.replace(p.netloc.rsplit("@", 1)[0], "***")
+    return text
+
+
 def resolve_uri(configured: str, root: Path) -> str:
-    """MLFLOW_TRACKING_URI, else `configured`; relative sqlite paths resolve against `root`."""
+    """MLFLOW_TRACKING_URI, else `configured`; relative sqlite paths resolve against `root`;
+    credentials in an http(s) URI move to MLflow's own variables (see `move_credentials`)."""
     uri = os.environ.get("MLFLOW_TRACKING_URI") or configured
     prefix = "sqlite:///"
     if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
         uri = prefix + str((Path(root) / uri[len(prefix):]).resolve())
-    return uri
+    return move_credentials(uri)
+
+
+def move_credentials(uri: str) -> str:
+    """http://user:pw@host -> http://host with MLFLOW_TRACKING_USERNAME / _PASSWORD set (values
+    already exported win): MLflow sends them as basic auth and none of its messages (retries,
+    async logging errors) can print them. A local Ray started afterwards inherits them."""
+    p = urllib.parse.urlsplit(uri)
+    if p.scheme not in ("http", "https") or "@" not in p.netloc:
+        return uri
+    os.environ.setdefault("MLFLOW_TRACKING_USERNAME", urllib.parse.unquote(p.username or ""))
+    if p.password is not None:
+        os.environ.setdefault("MLFLOW_TRACKING_PASSWORD", urllib.parse.unquote(p.password))
+    return urllib.parse.urlunsplit(p._replace(netloc=p.netloc.rsplit("@", 1)[1]))
 
 
 def sqlite_path(uri: str) -> Path | None:
@@ -49,14 +113,19 @@ def sqlite_path(uri: str) -> Path | None:
 def check_reachable(uri: str, timeout_s: float = 3.0) -> None:
     """Raise TrackingUnavailable at once if the store cannot be used."""
     if uri.startswith(("http://", "https://")):
-        url = uri.rstrip("/") + "/health"
+        req = urllib.request.Request(move_credentials(uri).rstrip("/") + "/health")
+        user = os.environ.get("MLFLOW_TRACKING_USERNAME")
+        if user:                              # basic auth, as MLflow's client sends it
+            import base64
+            token = base64.b64encode(f"{user}:{os.environ.get('MLFLOW_TRACKING_PASSWORD', '')}".encode())
+            req.add_header("Authorization", "Basic " + token.decode())
         try:
-            with urllib.request.urlopen(url, timeout=timeout_s) as r:
+            with urllib.request.urlopen(req, timeout=timeout_s) as r:
                 if r.status != 200:
-                    raise TrackingUnavailable(f"MLflow tracking server {uri}: GET /health returned {r.status}")
+                    raise TrackingUnavailable(f"MLflow tracking server {redact(uri)}: GET /health returned {r.status}")
         except (urllib.error.URLError, OSError) as e:
             raise TrackingUnavailable(
-                f"MLflow tracking server {uri} is unreachable ({getattr(e, 'reason', e)}); start it, or unset "
+                f"MLflow tracking server {redact(uri)} is unreachable ({getattr(e, 'reason', e)}); start it, or unset "
                 f"MLFLOW_TRACKING_URI to use the local SQLite store of params.yaml's tracking.uri") from None
         return
     db = sqlite_path(uri)
@@ -95,17 +164,37 @@ def git_commit(root: Path) -> str:
 
 def _experiment_id(client, name: str, uri: str) -> str:
     exp = client.get_experiment_by_name(name)
-    if exp is not None:
-        return exp.experiment_id
-    db = sqlite_path(uri)
-    location = (db.parent / "mlruns" / name).as_uri() if db is not None else None
-    try:
-        return client.create_experiment(name, artifact_location=location)
-    except Exception:                          # created concurrently by another stage
-        exp = client.get_experiment_by_name(name)
-        if exp is None:
-            raise
-        return exp.experiment_id
+    if exp is None:
+        db = sqlite_path(uri)
+        location = (db.parent / "mlruns" / name).as_uri() if db is not None else None
+        try:
+            return client.create_experiment(name, artifact_location=location,
+                                            tags=dict([EXPERIMENT_KIND, COMPARISON_VIEW]))
+        except Exception:                          # created concurrently by another stage
+            exp = client.get_experiment_by_name(name)
+            if exp is None:
+                raise
+    for key, value in (EXPERIMENT_KIND, COMPARISON_VIEW):
+        if exp.tags.get(key) != value:
+            client.set_experiment_tag(exp.experiment_id, key, value)
+    return exp.experiment_id
+
+
+def source_tags(root: Path, entry_point: str) -> dict[str, str]:
+    """MLflow's own source tags (the UI's Source column) plus the revision and DVC experiment.
+
+    `biggan.git_revision` is the commit with `-dirty` when tracked files differ; `dvc exp run`
+    sets DVC_EXP_NAME and DVC_EXP_BASELINE_REV for its stages, so reruns are told apart."""
+    from mlflow.utils.mlflow_tags import MLFLOW_GIT_COMMIT, MLFLOW_SOURCE_NAME, MLFLOW_SOURCE_TYPE
+
+    rev = git_commit(root)
+    tags = {MLFLOW_SOURCE_NAME: entry_point, MLFLOW_SOURCE_TYPE: "JOB" if os.environ.get("DVC_STAGE") else "LOCAL",
+            "biggan.git_revision": rev, "dvc.exp_name": os.environ.get("DVC_EXP_NAME", "(workspace)")}
+    if os.environ.get("DVC_EXP_BASELINE_REV"):
+        tags["dvc.exp_baseline_rev"] = os.environ["DVC_EXP_BASELINE_REV"]
+    if rev != "unknown":
+        tags[MLFLOW_GIT_COMMIT] = rev.removesuffix("-dirty")
+    return tags
 
 
 def open_run(uri: str, experiment: str, run_name: str, tags: dict[str, str], params: dict[str, Any],
@@ -133,27 +222,94 @@ def open_run(uri: str, experiment: str, run_name: str, tags: dict[str, str], par
     return run_id, False
 
 
+def shard_dataset(shard_dir: Path, name: str):
+    """The shards of one split as an MLflow dataset: name, digest of index.json, path as source."""
+    import hashlib
+
+    from mlflow.data.dataset_source_registry import resolve_dataset_source
+    from mlflow.data.meta_dataset import MetaDataset
+
+    index = Path(shard_dir) / "index.json"
+    digest = hashlib.sha256(index.read_bytes()).hexdigest()[:16]
+    with warnings.catch_warnings():          # MLflow registers its local source twice and says so
+        warnings.simplefilter("ignore", UserWarning)
+        source = resolve_dataset_source(str(Path(shard_dir).resolve()))
+    return MetaDataset(source, name=name, digest=digest)
+
+
+_DATASETS = threading.Lock()
+
+
+def log_dataset(uri: str, run_id: str, shard_dir: Path, name: str, context: str = "training") -> bool:
+    """Log the shards as the run's dataset input; False when there is no index.json.
+
+    The seeds of a variant start together and log the same dataset: MLflow's store creates
+    it on first use and a concurrent second insert fails its UNIQUE constraint. One at a time
+    in this process, and once more if another process won the race."""
+    from mlflow import MlflowClient
+    from mlflow.entities import DatasetInput, InputTag
+    from mlflow.exceptions import MlflowException
+    from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
+
+    if not (Path(shard_dir) / "index.json").is_file():
+        return False
+    ds = shard_dataset(shard_dir, name)
+    inputs = [DatasetInput(ds._to_mlflow_entity(), tags=[InputTag(MLFLOW_DATASET_CONTEXT, context)])]
+    with _DATASETS:
+        try:
+            MlflowClient(uri).log_inputs(run_id, datasets=inputs)
+        except MlflowException as e:
+            if "UNIQUE" not in str(e):
+                raise
+            MlflowClient(uri).log_inputs(run_id, datasets=inputs)
+    return True
+
+
 def finish_run(uri: str, run_id: str, metrics: dict[str, float], tags: dict[str, str], step: int,
-               status: str = "FINISHED", model=None, model_name: str = "G_ema",
-               artifacts: dict[str, Path] | None = None) -> str | None:
-    """Summary metrics and tags, optional files and generator model, then close the run; -> model URI."""
+               status: str = "FINISHED", model_dir: Path | None = None, model_name: str = "G_ema",
+               artifacts: dict[str, Path] | None = None) -> tuple[str | None, list[str]]:
+    """Summary metrics and tags, files, the generator (a model folder), then close the run.
+
+    Each part is tried on its own: -> (model URI or None, what could not be logged). The
+    run is closed only when everything else arrived, so an incomplete run stays RUNNING."""
     from mlflow import MlflowClient
     from mlflow.entities import Metric, RunTag
 
     client = MlflowClient(uri)
+    failed: list[str] = []
+
+    def attempt(what: str, fn):
+        try:
+            return fn()
+        except Exception as e:
+            failed.append(f"{what} ({redact_text(f'{type(e).__name__}: {e}', uri)[:300]})")
+            return None
+
     now = int(time.time() * 1000)
-    client.log_batch(run_id, metrics=[Metric(k, float(v), now, step) for k, v in metrics.items() if v is not None],
-                     tags=[RunTag(k, str(v)) for k, v in tags.items()])
+    attempt("summary metrics and tags", lambda: client.log_batch(
+        run_id, metrics=[Metric(k, float(v), now, step) for k, v in metrics.items() if v is not None],
+        tags=[RunTag(k, str(v)) for k, v in tags.items()]))
     for sub, path in (artifacts or {}).items():
-        if Path(path).is_dir():
-            client.log_artifacts(run_id, str(path), artifact_path=sub)
-        else:
-            client.log_artifact(run_id, str(path), artifact_path=sub)
+        log = client.log_artifacts if Path(path).is_dir() else client.log_artifact
+        attempt(f"artifact {sub}", lambda log=log, path=path, sub=sub: log(run_id, str(path), artifact_path=sub))
     model_uri = None
-    if model is not None:
-        model_uri = log_generator(uri, run_id, model, model_name, step)
-    client.set_terminated(run_id, status=status)
-    return model_uri
+    if model_dir is not None:
+        model_uri = attempt("model", lambda: log_generator(uri, run_id, model_dir, model_name, step))
+    if not failed:
+        attempt("run status", lambda: client.set_terminated(run_id, status=status))
+    return model_uri, failed
+
+
+def abort_run(uri: str, run_id: str) -> str | None:
+    """Mark the run FAILED on an error path; never raises (-> the problem, or None)."""
+    quick_http()
+    try:
+        from mlflow import MlflowClient
+
+        MlflowClient(uri).set_terminated(run_id, status="FAILED")
+        return None
+    except Exception as e:
+        return redact_text(f"could not mark MLflow run {run_id} FAILED: {type(e).__name__}: {e}", uri)[:500]
 
 
 @contextmanager
@@ -175,15 +331,18 @@ def global_tracking_uri(uri: str):
             os.environ["MLFLOW_TRACKING_URI"] = saved_env
 
 
-def log_generator(uri: str, run_id: str, G, name: str, step: int) -> str:
-    """Log G as an MLflow pytorch model into the run."""
-    import mlflow
-    import mlflow.pytorch
+def log_generator(uri: str, run_id: str, model_dir: Path, name: str, step: int) -> str:
+    """A model folder (G_ema.pt state_dict + model.json) as a LoggedModel of the run -> models:/m-<id>."""
+    from mlflow import MlflowClient
 
-    import biggan
-
-    with global_tracking_uri(uri), mlflow.start_run(run_id=run_id):
-        info = mlflow.pytorch.log_model(G.eval(), name=name, serialization_format="pickle",
-                                        pip_requirements=[TORCH_REQUIREMENT], step=step,
-                                        code_paths=[str(Path(biggan.__file__).parent)])
-    return info.model_uri
+    client = MlflowClient(uri)
+    exp_id = client.get_run(run_id).info.experiment_id
+    lm = client.create_logged_model(exp_id, name=name, source_run_id=run_id, model_type=MODEL_TYPE,
+                                    tags={"step": str(step)})
+    try:
+        client.log_model_artifacts(lm.model_id, str(model_dir))
+    except BaseException:
+        client.finalize_logged_model(lm.model_id, "FAILED")
+        raise
+    client.finalize_logged_model(lm.model_id, "READY")
+    return f"models:/{lm.model_id}"

@@ -27,6 +27,13 @@ The policy
     `decision.champion_version`, `decision.at`) and of its MLflow run (`registry.*`); a
     replaced champion gets `superseded_by`. The returned `Decision` holds the same.
 
+Registering the default's best model (`register_best`, the register stage): the candidates
+are the trained (variant, seed) model folders (models/<variant>/s<seed>/model.json gives the
+MLflow run); each run's FIDs are read from the run itself (`fid_best` from training, the
+sweep stage's `sweep_fid_untruncated` / `sweep_fid_min`), its G_ema is the LoggedModel the
+run produced. The lowest FID of `fid_kind` goes through `promote_if_better`, so a first
+`dvc repro` leaves a `champion` and later retrains compete against it.
+
 MLflow facts this relies on (3.17): registering a `models:/m-<id>` source resolves the logged
 model through the *global* tracking URI, whatever MlflowClient(uri) says, so registration
 runs with the global URI set to the store and puts the caller's URI (and the
@@ -219,3 +226,53 @@ def record(client, d: Decision) -> None:
         from mlflow.entities import RunTag
 
         client.log_batch(d.run_id, tags=[RunTag(k, v) for k, v in run_tags.items()])
+
+
+# FID kind -> the run metric holding it (train stage: fid_best; sweep stage: sweep_*)
+RUN_FID_METRICS = {"no_trunc": "sweep_fid_untruncated", "min_fid": "sweep_fid_min", "fid_best": "fid_best"}
+
+
+def run_model_uri(client, run_id: str) -> str | None:
+    """models:/<id> of the newest READY LoggedModel of the run (None: it logged none)."""
+    run = client.get_run(run_id)
+    models = [m for m in client.search_logged_models([run.info.experiment_id],
+                                                     filter_string=f"source_run_id = '{run_id}'")
+              if str(m.status).endswith("READY")]
+    if not models:
+        return None
+    return f"models:/{max(models, key=lambda m: m.creation_timestamp).model_id}"
+
+
+def candidates(tracking_uri: str, model_dirs: Mapping[str, Path]) -> list[dict]:
+    """{label: model folder} -> [{label, run_id, model_uri, fids}] of the folders with a logged model."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    out = []
+    for label, d in model_dirs.items():
+        doc = _load(Path(d) / "model.json")
+        run_id = doc.get("mlflow_run_id")
+        if not run_id:
+            continue
+        model_uri = run_model_uri(client, run_id)
+        if model_uri is None:
+            continue
+        metrics = client.get_run(run_id).data.metrics
+        out.append({"label": label, "run_id": run_id, "model_uri": model_uri,
+                    "fids": {k: _finite(metrics.get(m)) for k, m in RUN_FID_METRICS.items()}})
+    return out
+
+
+def register_best(tracking_uri: str, model_name: str, model_dirs: Mapping[str, Path], fid_kind: str = "no_trunc",
+                  min_improvement: float = 0.0) -> tuple[dict, Decision]:
+    """The lowest-`fid_kind` candidate, registered and compared with the champion -> (candidate, Decision)."""
+    check_kind(fid_kind)
+    found = candidates(tracking_uri, model_dirs)
+    scored = [c for c in found if c["fids"].get(fid_kind) is not None]
+    if not scored:
+        raise LookupError(f"no model with a logged G_ema and a {fid_kind} FID ({RUN_FID_METRICS[fid_kind]}) among "
+                          f"{', '.join(str(Path(d) / 'model.json') for d in model_dirs.values()) or 'no folders'}")
+    best = min(scored, key=lambda c: c["fids"][fid_kind])
+    d = promote_if_better(tracking_uri, model_name, best["model_uri"], best["fids"], fid_kind, min_improvement,
+                          tags={"candidate": best["label"], "run_id": best["run_id"]})
+    return best, d

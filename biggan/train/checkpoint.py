@@ -19,13 +19,14 @@ renamed, pruned to the newest `keep`.
 """
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import tempfile
 from pathlib import Path
 
 import torch
+
+from biggan import atomic
 
 STATE_FILE = "state.pt"
 _CKPT = re.compile(r"^ckpt_(\d+)_r(\d+)$")
@@ -37,11 +38,8 @@ def checkpoint_name(iteration: int, restarts: int) -> str:
 
 
 def write_state(directory: str | Path, state: dict) -> Path:
-    path = Path(directory) / STATE_FILE
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-    return path
+    """Atomic and durable: written aside, fsynced, renamed, the folder fsynced."""
+    return atomic.write_with(Path(directory) / STATE_FILE, lambda f: torch.save(state, f))
 
 
 def read_state(directory: str | Path) -> dict:
@@ -93,7 +91,7 @@ class LocalCheckpoints:
         final = self.run_dir / name
         if final.exists():
             shutil.rmtree(final)
-        os.replace(tmp, final)
+        atomic.replace(tmp, final)
         for _, _, old in self.list()[:-self.keep]:
             shutil.rmtree(old, ignore_errors=True)
         return final

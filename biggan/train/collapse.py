@@ -1,30 +1,33 @@
-"""Collapse detection: configurable rules over the metric history of one training run.
+"""Collapse detection: rules over the metric history of one training run, after the paper.
 
-The paper (section 4) finds collapse sudden: a few G layers' top singular values explode,
-D's loss drops towards zero while G's grows, and sample quality falls off a cliff; it
-early-stops and reports the best scores before collapse ("Itr" in Table 1 = iteration of
-collapse, or the full length if stable). The rules, each switched off with 0 / false
-in `train.collapse`:
+Section 4 of the paper finds collapse sudden. In healthy training D's loss sits near zero
+(D wins on its training set); at collapse it jumps UP sharply (4.2, appendix F). G's top
+singular values grow over a few checks and then explode (4.1, figure 3), and sample quality
+falls off a cliff. The paper early-stops and reports the best scores before collapse ("Itr"
+in Table 1 = iteration of collapse). The rules (`train.collapse`; each off with 0 / false):
 
-    nonfinite   any D or G loss (or FID, or G sigma0) is NaN or +-inf.
-                collapse iteration = the first such iteration.
-    fid         FID_t > fid_factor * min_{s<t} FID_s for fid_patience consecutive
-                evaluations (off when fid_factor or fid_patience is 0).
-                collapse iteration = the first evaluation of that run (the onset), detected
-                at the last one.
-    sigma_jump  for any G layer, sigma0_t / sigma0_prev >= sigma_jump, prev = the previous
-                spectrum check (sv_every iterations earlier). collapse iteration = t.
-    loss        over the last loss_window iterations, mean D loss < d_loss_floor while mean
-                G loss > g_loss_ceiling (off when either threshold is 0; needs a full window).
-                collapse iteration = the last iteration of the window.
+    nonfinite_loss   a D or G loss is NaN or +-inf.        iteration = that iteration
+    nonfinite_fid    an FID is NaN or +-inf.                iteration = that evaluation
+    nonfinite_sigma  a G layer's sigma0 is NaN or +-inf.    iteration = that check
+    d_loss_jump      m_t >= d_loss_jump * min(m), m_t - min(m) >= d_loss_margin and
+                     m_t >= d_loss_level, where m_t is D's loss averaged over the last
+                     loss_window iterations and min(m) its minimum over the last
+                     loss_lookback iterations.   iteration = t
+    sigma            a G layer's sigma0_t >= sigma_factor * median of its previous
+                     sigma_history checks (never the t = 0 spectrum alone: after orthogonal
+                     init every sigma0 is 1).               iteration = t
+    fid              FID_t > fid_factor * min_{s<t} FID_s for fid_patience consecutive
+                     evaluations.   iteration = the first of them (the onset), detected at the last
 
-The first rule that fires wins; later observations do not change the verdict. The
-monitor is plain Python (no torch) so it can be unit-tested on synthetic histories and its
-`state_dict()` travels in checkpoints.
+Apart from the nonfinite rules, nothing fires before `warmup` iterations (early training
+moves every statistic a lot), though the histories fill from the start. The first rule that
+fires wins; later observations change nothing. Plain Python (no torch): unit-tested on
+synthetic histories, and `state_dict()` travels in checkpoints.
 """
 from __future__ import annotations
 
 import math
+import statistics
 from collections import deque
 from dataclasses import asdict, dataclass
 from typing import Mapping
@@ -36,12 +39,8 @@ from biggan.config.train import CollapseConfig
 class Collapse:
     iteration: int        # onset: the iteration the run is declared collapsed at
     detected_at: int      # when the rule fired (later than `iteration` for the fid rule)
-    rule: str             # nonfinite | fid | sigma_jump | loss
+    rule: str             # nonfinite_loss | nonfinite_fid | nonfinite_sigma | d_loss_jump | sigma | fid
     detail: str
-
-
-def _finite(*xs: float) -> bool:
-    return all(math.isfinite(x) for x in xs)
 
 
 class CollapseMonitor:
@@ -51,8 +50,9 @@ class CollapseMonitor:
         self.fid_best: float | None = None
         self.fid_bad_since: int | None = None    # first iteration of the current run of bad evaluations
         self.fid_bad_count = 0
-        self.sigma_prev: dict[str, float] = {}
-        self.losses: deque[tuple[float, float]] = deque(maxlen=cfg.loss_window)
+        self.d_window: deque[float] = deque(maxlen=cfg.loss_window)
+        self.d_means: deque[tuple[int, float]] = deque()      # (t, windowed mean) over the lookback
+        self.sigmas: dict[str, list[float]] = {}               # layer -> its last sigma_history values
 
     @property
     def collapsed(self) -> bool:
@@ -62,67 +62,77 @@ class CollapseMonitor:
         self.collapse = Collapse(iteration, detected_at, rule, detail)
         return self.collapse
 
-    def observe_losses(self, iteration: int, d_loss: float, g_loss: float) -> Collapse | None:
-        """One training iteration's (local) D and G losses."""
+    def _armed(self, t: int) -> bool:
+        return t >= self.cfg.warmup
+
+    def observe_losses(self, t: int, d_loss: float, g_loss: float) -> Collapse | None:
+        """One training iteration's D and G losses."""
         if self.collapse:
             return None
-        if not _finite(d_loss, g_loss):
-            if self.cfg.nonfinite:
-                return self._fire(iteration, iteration, "nonfinite",
-                                  f"d_loss={d_loss}, g_loss={g_loss} at iteration {iteration}")
-            return None
-        self.losses.append((d_loss, g_loss))
         c = self.cfg
-        if c.d_loss_floor > 0 and c.g_loss_ceiling > 0 and len(self.losses) == c.loss_window:
-            d = sum(x[0] for x in self.losses) / c.loss_window
-            g = sum(x[1] for x in self.losses) / c.loss_window
-            if d < c.d_loss_floor and g > c.g_loss_ceiling:
-                return self._fire(iteration, iteration, "loss",
-                                  f"mean d_loss {d:.4g} < {c.d_loss_floor} while mean g_loss {g:.4g} > "
-                                  f"{c.g_loss_ceiling} over the {c.loss_window} iterations to {iteration}")
+        if not (math.isfinite(d_loss) and math.isfinite(g_loss)):
+            if c.nonfinite:
+                return self._fire(t, t, "nonfinite_loss", f"d_loss={d_loss}, g_loss={g_loss} at iteration {t}")
+            return None
+        self.d_window.append(d_loss)
+        if len(self.d_window) < c.loss_window:
+            return None
+        m = sum(self.d_window) / len(self.d_window)
+        while self.d_means and self.d_means[0][0] <= t - c.loss_lookback:
+            self.d_means.popleft()
+        low = min((v for _, v in self.d_means), default=None)
+        self.d_means.append((t, m))
+        if c.d_loss_jump > 0 and low is not None and self._armed(t) \
+                and m >= c.d_loss_jump * low and m - low >= c.d_loss_margin and m >= c.d_loss_level:
+            return self._fire(t, t, "d_loss_jump",
+                              f"D loss (mean of {c.loss_window} its) rose to {m:.4g} from a minimum of {low:.4g} "
+                              f"in the previous {c.loss_lookback} iterations (>= {c.d_loss_jump}x, "
+                              f"+{c.d_loss_margin}, level {c.d_loss_level})")
         return None
 
-    def observe_sigmas(self, iteration: int, sigma0: Mapping[str, float]) -> Collapse | None:
+    def observe_sigmas(self, t: int, sigma0: Mapping[str, float]) -> Collapse | None:
         """G's top singular value per layer at a spectrum check."""
         if self.collapse:
             return None
+        c = self.cfg
         bad = [k for k, v in sigma0.items() if not math.isfinite(v)]
-        if bad and self.cfg.nonfinite:
-            return self._fire(iteration, iteration, "nonfinite", f"sigma0 of {bad[0]} is {sigma0[bad[0]]}")
-        jump = self.cfg.sigma_jump
+        if bad:
+            if c.nonfinite:
+                return self._fire(t, t, "nonfinite_sigma", f"sigma0 of G layer {bad[0]} is {sigma0[bad[0]]}")
+            return None
         found = None
-        if jump > 0:
-            ratios = {k: v / self.sigma_prev[k] for k, v in sigma0.items()
-                      if k in self.sigma_prev and self.sigma_prev[k] > 0 and math.isfinite(v)}
-            if ratios:
-                layer = max(ratios, key=ratios.get)
-                if ratios[layer] >= jump:
-                    found = (layer, ratios[layer])
-        self.sigma_prev = {k: float(v) for k, v in sigma0.items() if math.isfinite(v)}
+        for layer, v in sigma0.items():
+            past = self.sigmas.setdefault(layer, [])
+            if c.sigma_factor > 0 and past and self._armed(t):
+                med = statistics.median(past)
+                if med > 0 and v / med >= c.sigma_factor and (found is None or v / med > found[1]):
+                    found = (layer, v / med, med, v)
+            past.append(float(v))
+            del past[:-c.sigma_history]
         if found:
-            layer, r = found
-            return self._fire(iteration, iteration, "sigma_jump",
-                              f"sigma0 of G layer {layer} grew {r:.3g}x (>= {jump}) since the previous check")
+            layer, r, med, v = found
+            return self._fire(t, t, "sigma", f"sigma0 of G layer {layer} is {v:.4g}, {r:.3g}x the median "
+                                             f"({med:.4g}) of its previous {c.sigma_history} checks")
         return None
 
-    def observe_fid(self, iteration: int, fid: float) -> Collapse | None:
+    def observe_fid(self, t: int, fid: float) -> Collapse | None:
         if self.collapse:
             return None
         c = self.cfg
         if not math.isfinite(fid):
             if c.nonfinite:
-                return self._fire(iteration, iteration, "nonfinite", f"FID is {fid}")
+                return self._fire(t, t, "nonfinite_fid", f"FID is {fid} at iteration {t}")
             return None
         rule_on = c.fid_factor > 0 and c.fid_patience > 0
-        if rule_on and self.fid_best is not None and fid > c.fid_factor * self.fid_best:
+        if rule_on and self.fid_best is not None and fid > c.fid_factor * self.fid_best and self._armed(t):
             if self.fid_bad_count == 0:
-                self.fid_bad_since = iteration
+                self.fid_bad_since = t
             self.fid_bad_count += 1
             if self.fid_bad_count >= c.fid_patience:
-                return self._fire(self.fid_bad_since, iteration, "fid",
+                return self._fire(self.fid_bad_since, t, "fid",
                                   f"FID above {c.fid_factor} x best ({self.fid_best:.4g}) for "
                                   f"{self.fid_bad_count} consecutive evaluations, from iteration "
-                                  f"{self.fid_bad_since} to {iteration} (last {fid:.4g})")
+                                  f"{self.fid_bad_since} to {t} (last {fid:.4g})")
             return None
         self.fid_bad_count, self.fid_bad_since = 0, None
         self.fid_best = fid if self.fid_best is None else min(self.fid_best, fid)
@@ -131,12 +141,14 @@ class CollapseMonitor:
     def state_dict(self) -> dict:
         return {"collapse": asdict(self.collapse) if self.collapse else None, "fid_best": self.fid_best,
                 "fid_bad_since": self.fid_bad_since, "fid_bad_count": self.fid_bad_count,
-                "sigma_prev": dict(self.sigma_prev), "losses": [list(x) for x in self.losses]}
+                "d_window": list(self.d_window), "d_means": [list(x) for x in self.d_means],
+                "sigmas": {k: list(v) for k, v in self.sigmas.items()}}
 
     def load_state_dict(self, state: dict) -> None:
         self.collapse = Collapse(**state["collapse"]) if state["collapse"] else None
         self.fid_best = state["fid_best"]
         self.fid_bad_since = state["fid_bad_since"]
         self.fid_bad_count = state["fid_bad_count"]
-        self.sigma_prev = dict(state["sigma_prev"])
-        self.losses = deque((tuple(x) for x in state["losses"]), maxlen=self.cfg.loss_window)
+        self.d_window = deque(state["d_window"], maxlen=self.cfg.loss_window)
+        self.d_means = deque((int(t), float(v)) for t, v in state["d_means"])
+        self.sigmas = {k: list(v) for k, v in state["sigmas"].items()}

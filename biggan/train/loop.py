@@ -36,6 +36,9 @@ from biggan.train.records import History, Selection
 from biggan.train.step import GANStep, make_optimizers
 
 
+NONFINITE_WEIGHTS = ("nonfinite_loss", "nonfinite_sigma")   # nothing left worth measuring
+
+
 class Window:
     """Sums of the step statistics since the last sync point."""
 
@@ -127,7 +130,7 @@ class Run:
 
 def _stop_wanted(run: Run) -> bool:
     c = run.monitor.collapse
-    return c is not None and (run.cfg.collapse.stop or c.rule == "nonfinite")
+    return c is not None and (run.cfg.collapse.stop or c.rule in NONFINITE_WEIGHTS)
 
 
 def run_loop(job: TrainJob, env: Env) -> dict:
@@ -221,14 +224,16 @@ def _log_losses(run: Run, logger, t: int, means: dict[str, float]) -> None:
 def _periodic(run: Run, spectra: Spectra, scorer, logger, t: int, sv_pt: bool, ev_pt: bool, sheet: bool) -> None:
     """Rank 0's measurements at iteration t (skipped once the weights are non-finite)."""
     c = run.monitor.collapse
-    if c is not None and c.rule == "nonfinite":
+    if c is not None and c.rule in NONFINITE_WEIGHTS:
         return
     if sv_pt:
         _spectra_check(run, spectra, logger, t)
     if ev_pt:
         m = run.job.model
         scores = evaluate(scorer, run.sampler, m.dim_z, m.n_classes, run.cfg.eval_samples,
-                          run.job.eval_batch_size, run.job.seed, run.env.device)
+                          run.job.eval_batch_size, run.job.seed, run.env.device,
+                          standing_passes=run.cfg.eval_standing_passes if run.ema else 0,
+                          standing_batch=run.cfg.micro_batch)
         run.history.evals.append({"iteration": t, **scores})
         if logger is not None:
             logger.metrics(t, scores)

@@ -3,7 +3,9 @@
 Spectra (paper section 4): the top-3 singular values of every raw weight (conv kernels as
 (out, in*kh*kw)), warm-started between checks so a check costs a few matrix products per
 layer. IS/FID and sheets use fixed latents (seeded per run), so successive evaluations differ
-only by the weights.
+only by the weights. Before an evaluation G_ema gets standing BatchNorm statistics of its own
+(`biggan.ema.standing_stats`, the paper's sampling procedure): its running statistics would
+otherwise be G's (copied at every EMA update), which belong to other weights.
 """
 from __future__ import annotations
 
@@ -51,11 +53,21 @@ def latent_sampler(G: nn.Module, dim_z: int, n_classes: int, seed: int,
 
 
 def evaluate(scorer: Scorer, G: nn.Module, dim_z: int, n_classes: int, n: int, batch_size: int,
-             seed: int, device: torch.device) -> dict[str, float]:
-    """IS/FID (and the scorer's other numbers) of G in eval mode on n fixed-latent samples."""
+             seed: int, device: torch.device, standing_passes: int = 0,
+             standing_batch: int = 64) -> dict[str, float]:
+    """IS/FID (and the scorer's other numbers) of G in eval mode on n fixed-latent samples; with
+    `standing_passes`, after replacing G's BN statistics by standing ones (fixed latents too)."""
     was = G.training
     G.eval()
     try:
+        if standing_passes:
+            from biggan.ema import standing_stats
+            g = torch.Generator().manual_seed(derived_seed(seed, "standing"))
+
+            def inputs() -> tuple[torch.Tensor, torch.Tensor]:
+                return (torch.randn(standing_batch, dim_z, generator=g).to(device),
+                        torch.randint(0, n_classes, (standing_batch,), generator=g).to(device))
+            standing_stats(G, inputs, standing_passes)
         sample = latent_sampler(G, dim_z, n_classes, derived_seed(seed, "eval"), device)
         scores = scorer.score_generator(sample, n, batch_size)
     finally:

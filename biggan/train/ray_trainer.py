@@ -6,7 +6,13 @@ Facts this relies on (Ray 2.60, verified on this project's machines):
     cluster's token (~/.ray/auth_token, RAY_AUTH_TOKEN_PATH or RAY_AUTH_TOKEN), while
     `RAY_ADDRESS=auto` finds a local cluster by itself.
   * Otherwise a local instance is started with num_cpus = this machine's cores and no
-    dashboard (its start-up dominates short runs).
+    dashboard (its start-up dominates short runs). Ray 2.60 cannot bind loopback only: its
+    gRPC servers (GCS, raylets, workers) listen on all interfaces, and `ray.init` turns a
+    127.0.0.1 node address back into the machine's address (services.resolve_ip_for_localhost).
+    Token authentication (on by default in 2.60) guards them; the token file is made
+    private (0600) here, since Ray writes it world-readable.
+  * Several `fit()` calls may run at once from threads of one driver (one per seed): each
+    gets its own controller and worker group; `share` splits the CPUs between them.
   * `RunConfig(name, storage_path)` identifies the run: calling `fit()` again with the
     same pair resumes from the newest registered checkpoint (`ray.train.get_checkpoint()`
     in the workers), also after the whole driver was killed.
@@ -21,6 +27,7 @@ Facts this relies on (Ray 2.60, verified on this project's machines):
 """
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from dataclasses import replace
@@ -64,7 +71,17 @@ def ensure_ray() -> str:
             raise RayConnectionError(f"cannot join the Ray cluster at RAY_ADDRESS={address!r}: {e}.{hint}") from e
         return "joined"
     ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False)
+    private_token()
     return "local"
+
+
+def private_token() -> Path | None:
+    """Ray writes its authentication token world-readable; make it 0600."""
+    path = Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token")
+    if path.is_file():
+        path.chmod(0o600)
+        return path
+    return None
 
 
 def cluster_cpus() -> float:
@@ -73,13 +90,15 @@ def cluster_cpus() -> float:
     return float(ray.cluster_resources().get("CPU", 1.0))
 
 
-def cpus_per_worker(job: TrainJob, joined: bool) -> float:
-    """train.cpus_per_worker, else the cluster's (or this machine's) CPUs split over the workers."""
+def cpus_per_worker(job: TrainJob, joined: bool, share: int = 1) -> float:
+    """train.cpus_per_worker, else the cluster's (or this machine's) CPUs split over the workers
+    of `share` runs launched together (3 seeds x 1 worker on 2 cores: 2/3 CPU each, so all three
+    run at once and no core idles while the last one trains alone)."""
     cfg = job.train
     if cfg.cpus_per_worker:
         return cfg.cpus_per_worker
     total = cluster_cpus() if joined else float(os.cpu_count() or 1)
-    return max(1.0, float(int(total // cfg.num_workers)))
+    return math.floor(total / (cfg.num_workers * share) * 1e4) / 1e4    # down: 3 x 0.6667 > 2 CPUs
 
 
 class RayEnv:
@@ -119,14 +138,15 @@ def worker_main(config: dict) -> dict:
     return run_loop(config["job"], RayEnv())
 
 
-def fit(job: TrainJob, storage: Path, run_name: str) -> tuple[dict, dict]:
-    """Run (or resume) the job on Ray; -> (final checkpoint state, rank 0's loop summary)."""
+def fit(job: TrainJob, storage: Path, run_name: str, share: int = 1) -> tuple[dict, dict]:
+    """Run (or resume) the job on Ray; -> (final checkpoint state, rank 0's loop summary).
+    `share`: how many runs the caller launches at once on this cluster."""
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
     mode = ensure_ray()
     cfg = job.train
-    cpus = cpus_per_worker(job, joined=mode != "local")
+    cpus = cpus_per_worker(job, joined=mode != "local", share=share)
     if job.threads is None:
         job = replace(job, threads=max(1, int(cpus)))
     resources = {"CPU": cpus, **({"GPU": 1} if cfg.use_gpu else {})}

@@ -88,8 +88,10 @@ def default_scorer(spec: RunSpec, root: Path) -> EvalScorer | None:
 
 def train(spec: RunSpec, *, root: str | Path = ".", storage: str | Path | None = None,
           data: DataFactory | None = None, scorer: Callable[[], Scorer] | None | str = "default",
-          tracking: bool = True, stage: str | None = None, log: Callable[[str], None] = print) -> TrainOutcome:
-    """Train (or resume) one (variant, seed); see the module docstring."""
+          tracking: bool = True, stage: str | None = None, log: Callable[[str], None] = print,
+          share: int = 1) -> TrainOutcome:
+    """Train (or resume) one (variant, seed); see the module docstring. `share`: runs launched
+    together with this one on the same Ray instance (they split its CPUs)."""
     from biggan.tracking import mlflow_run as mr
 
     t_start = time.perf_counter()
@@ -120,13 +122,14 @@ def train(spec: RunSpec, *, root: str | Path = ".", storage: str | Path | None =
     try:
         if cfg.launcher == "ray":
             from biggan.train.ray_trainer import fit
-            state, loop_summary = fit(job, run_dir.parent, name)
+            state, loop_summary = fit(job, run_dir.parent, name, share=share)
         else:
             state, loop_summary = _fit_local(job, run_dir)
     except BaseException:
         if run_id:
-            from mlflow import MlflowClient
-            MlflowClient(uri).set_terminated(run_id, status="FAILED")
+            problem = mr.abort_run(uri, run_id)        # never replaces the error being raised
+            if problem:
+                log(f"warning: {problem}")
         raise
     t_done = time.perf_counter()
     outcome = _outcome(spec, name, run_dir, state, run_id)
@@ -137,6 +140,32 @@ def train(spec: RunSpec, *, root: str | Path = ".", storage: str | Path | None =
                       "finish_s": time.perf_counter() - t_done, "total_s": time.perf_counter() - t_start}
     outcome.summary["timing"] = {k: round(v, 3) for k, v in outcome.timing.items()}
     return outcome
+
+
+def train_seeds(specs: list[RunSpec], *, root: str | Path = ".", storage: str | Path | None = None,
+                data: Callable[[RunSpec], DataFactory] | None = None, tracking: bool = True,
+                stage: str | None = None, log: Callable[[str], None] = print) -> list[TrainOutcome | BaseException]:
+    """Train the seeds of one variant: concurrent Ray Train runs on one Ray instance (each
+    `fit()` from its own driver thread, CPUs split between them), or one after the other
+    in-process (`launcher: local`). -> one outcome, or the exception that ended it, per spec."""
+    launcher = {s.train.launcher for s in specs}
+    if len(launcher) != 1:
+        raise ValueError(f"the seeds of one variant share a launcher; got {sorted(launcher)}")
+
+    def one(spec: RunSpec) -> TrainOutcome | BaseException:
+        try:
+            return train(spec, root=root, storage=storage, data=data(spec) if data else None,
+                         tracking=tracking, stage=stage, log=log, share=len(specs))
+        except Exception as e:                   # the other seeds go on; the caller reports it
+            log(f"{spec.run_name}: failed: {type(e).__name__}: {e}")
+            return e
+
+    if launcher == {"local"}:
+        return [one(s) for s in specs]
+    from biggan.train.ray_trainer import ensure_ray
+    ensure_ray()                                 # once, before the threads
+    with ThreadPoolExecutor(len(specs), thread_name_prefix="seed") as pool:
+        return list(pool.map(one, specs))
 
 
 def _fit_local(job: TrainJob, run_dir: Path) -> tuple[dict, dict]:
@@ -152,21 +181,9 @@ def _fit_local(job: TrainJob, run_dir: Path) -> tuple[dict, dict]:
 
 
 def _open_tracking(spec: RunSpec, root: Path, uri: str, name: str, run_dir: Path, stage: str | None) -> str:
-    from biggan.tracking import mlflow_run as mr
+    from biggan.tracking.training import open_training_run
 
-    ref = run_dir / MLFLOW_RUN_FILE
-    previous = json.loads(ref.read_text())["run_id"] if ref.is_file() else None
-    tags = {"variant": spec.variant, "seed": spec.seed, "dataset": spec.dataset_name,
-            "git_commit": mr.git_commit(root), "dvc_stage": stage or os.environ.get("DVC_STAGE", "(none)"),
-            "ray_run_name": name, "config_hash": name.rsplit("-", 1)[1], "launcher": spec.train.launcher,
-            "paper_row": ",".join(spec.info.paper_rows), "label": spec.info.label or spec.variant}
-    params = {"variant": spec.variant, "seed": spec.seed, "dataset": spec.dataset.model_dump(mode="json"),
-              "model": spec.model.model_dump(mode="json"), "train": spec.train.model_dump(mode="json")}
-    if spec.train.evaluate:
-        params["eval"] = spec.eval.model_dump(mode="json")
-    run_id, _ = mr.open_run(uri, spec.tracking.experiment, spec.run_name, tags, params, previous)
-    ref.write_text(json.dumps({"run_id": run_id, "uri": uri}) + "\n")
-    return run_id
+    return open_training_run(spec, root, uri, name, run_dir, stage)
 
 
 def _outcome(spec: RunSpec, name: str, run_dir: Path, state: dict, run_id: str | None) -> TrainOutcome:
@@ -201,33 +218,7 @@ def _outcome(spec: RunSpec, name: str, run_dir: Path, state: dict, run_id: str |
     return TrainOutcome(spec, name, run_dir, summary, g_ema, history, run_id)
 
 
-SUMMARY_METRICS = ("fid_best", "fid_best_iteration", "is_best", "is_best_iteration", "is_at_fid_best",
-                   "collapse_iteration", "stable_to", "itr", "iterations_done", "params_m", "images_per_s",
-                   "model_iteration")
-
-
 def _finish_tracking(outcome: TrainOutcome, uri: str, loop_summary: dict) -> None:
-    import torch
+    from biggan.tracking.training import finish_training_run
 
-    from biggan.models import build_generator
-    from biggan.tracking import mlflow_run as mr
-    from biggan.train.outputs import write_history, write_json
-
-    s, spec = outcome.summary, outcome.spec
-    metrics = {k: s[k] for k in SUMMARY_METRICS if s.get(k) is not None}
-    metrics["collapsed"] = float(s["collapsed"])
-    tags = {"collapsed": s["collapsed"], "collapse_rule": s["collapse_rule"] or "",
-            "model_selection": s["model_selection"]}
-    if loop_summary.get("tracking_errors"):
-        tags["tracking_errors"] = "; ".join(loop_summary["tracking_errors"])[:4000]
-    model = None
-    if spec.tracking.log_model:
-        model = build_generator(spec.model)
-        model.load_state_dict(outcome.g_ema_state)
-    with tempfile.TemporaryDirectory(prefix="biggan_hist_") as d:
-        write_history(Path(d), spec.run_name, outcome.history)
-        write_json(Path(d) / f"{spec.run_name}.json", s)
-        with torch.no_grad():
-            s["mlflow_model_uri"] = mr.finish_run(uri, outcome.mlflow_run_id, metrics, tags,
-                                                  step=s["iterations_done"], model=model,
-                                                  artifacts={"history": Path(d)})
+    finish_training_run(outcome, uri, loop_summary)

@@ -9,6 +9,9 @@ Param (M) is the paper's convention: G + D without the shared class embedding.
   models are built with 18,291 classes (all JFT-300M labels), not with the 8,500 kept for
   training; the difference is the class-dependent tables (D's projection embedding, and the
   per-class CBN gains/biases of the plain model). Both are checked below.
+- Table 2 (256 / 512): the paper gives no count; the presets build the released generators
+  (the author's TF Hub converter: dim_z 140 / 128, G attention at 128 / 64, D at 64), whose
+  exact parameter counts (shared embedding included) are checked.
 """
 from __future__ import annotations
 
@@ -35,6 +38,10 @@ COUNTED_WITH_CLASSES = {"t1": None, "t3": 18291}
 # Our counts of the Table 3 models as trained (8,500 classes), in M
 JFT_8500_M = {"t3:ch64_plain": 190.52, "t3:ch64_full": 89.32, "t3:ch96_full": 192.85,
               "t3:ch128_full": 335.63}
+# G parameters of the released BigGAN-256 / -512 (shared embedding included)
+RELEASED_G = {"imagenet256": 82_097_604, "imagenet512": 82_296_804}
+# (dim_z, G attention, D attention) of the released models
+RELEASED_ARCH = {"imagenet256": (140, [128], [64]), "imagenet512": (128, [64], [64])}
 
 
 @functools.lru_cache(maxsize=None)
@@ -92,7 +99,10 @@ def test_preset_uses_the_papers_hyperparameters(path):
         assert max(t.sv_every, t.eval_every, t.checkpoint_every) <= 10000, where
         m = run.model
         assert m.sn.g and m.sn.d and m.projection and m.one_centred_gain and m.init == "ortho", where
-        assert m.attention == [64], where
+        if path.stem in RELEASED_ARCH:
+            assert (m.dim_z, m.g_attention, m.d_attention) == RELEASED_ARCH[path.stem], where
+        else:
+            assert m.g_attention == m.d_attention == [64], where
         row = PAPER_ROWS[run.info.paper_row]
         # the switches of the published row (Table 1/3 list them; Table 2 gives the resolution)
         if "batch" in row:
@@ -106,8 +116,6 @@ def test_preset_uses_the_papers_hyperparameters(path):
                 assert got == row[key], f"{where}: {key}"
         if "res" in row:
             assert m.resolution == row["res"], where
-        if m.resolution == 512:
-            assert m.dim_z == 160, where
 
 
 @pytest.mark.parametrize("path,variant", variants_with_counts())
@@ -121,6 +129,21 @@ def test_param_count_matches_the_paper(path, variant):
     if row.startswith("t3:") and run.model.n_classes == 8500:
         # as trained (8,500 classes) the models are smaller than the published count
         assert round(params_m(run.model), 2) == JFT_8500_M[row]
+
+
+@pytest.mark.parametrize("name", sorted(RELEASED_G))
+def test_generator_count_matches_the_released_model(name):
+    params = _load(CONFIGS / f"{name}.yaml")
+    for run in params.runs():
+        assert summarize(run.model).g_params == RELEASED_G[name], run.run_name
+
+
+def test_summary_cli_reports_the_released_generator(capsys):
+    from biggan.cli import main
+
+    main(["summary", "--params", str(CONFIGS / "imagenet256.yaml"), "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert {v["g_params"] for v in out.values()} == {RELEASED_G["imagenet256"]}
 
 
 # --- bad edits fail with the dotted key path ---------------------------------------------
@@ -182,3 +205,18 @@ def test_inception_needs_weights():
     del raw["eval"]["inception_weights"]
     (msg,) = problems(raw, path)
     assert msg.startswith("eval:") and "inception_weights" in msg
+
+
+@pytest.mark.parametrize("attention,expect", [
+    ({"g": [4], "d": [64]}, "resolutions [4] under g are not G block outputs at resolution 256"),
+    ({"g": [128], "d": [256]}, "resolutions [256] under d are not D block outputs at resolution 256"),
+    ({"g": [128], "both": [64]}, "unknown key(s) ['both']"),
+    ({"g": 128}, "g must be a list of resolutions"),
+    (64, "expected a list of resolutions (G and D) or a mapping"),
+])
+def test_bad_attention_names_the_key(attention, expect):
+    path = CONFIGS / "imagenet256.yaml"
+    raw = raw_preset(path)
+    raw["model"]["attention"] = attention
+    (msg,) = problems(raw, path)
+    assert msg.startswith("model.attention:") and expect in msg, msg

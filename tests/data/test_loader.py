@@ -3,6 +3,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import zlib
 from itertools import islice
 from pathlib import Path
 
@@ -82,20 +83,33 @@ def test_train_stream_values_and_determinism(four):
 
 
 def test_ranks_see_disjoint_samples_with_one_shard(single):
-    """1 shard, 2 ranks: rank r keeps the samples at positions p % 2 == r of the shard."""
-    order = list(tar_samples(single))
+    """1 shard, 2 ranks: rank r keeps the samples with crc32(key) % 2 == r."""
+    keys = list(tar_samples(single))
+    seen = [set(keys_of(make_train_stream(single, 16, seed=1, rank=r, world_size=2, return_keys=True), 40))
+            for r in (0, 1)]
     for r in (0, 1):
-        seen = set(keys_of(make_train_stream(single, 16, seed=1, rank=r, world_size=2, return_keys=True), 40))
-        assert seen <= set(order[r::2]) and len(seen) > 0.9 * len(order[r::2])
+        own = {k for k in keys if zlib.crc32(k.encode()) % 2 == r}
+        assert seen[r] <= own and len(seen[r]) > 0.9 * len(own)
+    assert not seen[0] & seen[1] and len(seen[0] | seen[1]) > 0.9 * len(keys)
+
+
+def test_split_follows_the_arguments_not_the_environment(four, monkeypatch):
+    """Ray Train sets RANK/WORLD_SIZE (webdataset's split_by_node reads them); several runs may
+    share one Ray instance: the rank and world_size arguments alone decide the split."""
+    plain = keys_of(make_train_stream(four, 16, seed=3, return_keys=True), 10)
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert keys_of(make_train_stream(four, 16, seed=3, return_keys=True), 10) == plain
 
 
 def test_ranks_own_whole_shards_when_there_are_enough(four):
-    """4 shards, 2 ranks: rank 0 reads shards 0 and 2, rank 1 shards 1 and 3."""
+    """4 shards, 2 ranks: rank 0 reads shards 0 and 2, rank 1 shards 1 and 3 (640 draws with
+    replacement through a 1000-sample shuffle buffer reach ~90 % of a rank's 200 samples)."""
     own = [_keys_of_shard(four / "shard-000000.tar") | _keys_of_shard(four / "shard-000002.tar"),
            _keys_of_shard(four / "shard-000001.tar") | _keys_of_shard(four / "shard-000003.tar")]
     for r in (0, 1):
         seen = set(keys_of(make_train_stream(four, 16, seed=1, rank=r, world_size=2, return_keys=True), 40))
-        assert seen <= own[r] and len(seen) > 0.9 * len(own[r])
+        assert seen <= own[r] and len(seen) > 0.8 * len(own[r])
 
 
 def test_dataloader_workers_are_deterministic_and_split(single):
@@ -114,7 +128,7 @@ def test_too_many_streams_for_the_data(tmp_path):
     (tmp_path / "src" / "a").mkdir(parents=True)
     Image.new("RGB", (8, 8)).save(tmp_path / "src" / "a" / "0.png")
     build_shards(cfg, "train", tmp_path / "out", progress=False)
-    with pytest.raises(ValueError, match="stream 1 of 2 gets no samples"):
+    with pytest.raises(ValueError, match="1 samples cannot feed 2 streams"):
         next(make_train_stream(tmp_path / "out", 2, seed=0, rank=1, world_size=2))
 
 

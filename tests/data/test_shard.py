@@ -12,6 +12,7 @@ from PIL import Image
 
 from biggan.config.data import DatasetConfig
 from biggan.data.digits import digits_images
+from biggan.data.items import LINK, UNSAFE_NAME, make_key
 from biggan.data.shard.build import build_shards
 from biggan.data.shard.report import TooManySkipped
 from tests.data import fakes
@@ -123,9 +124,46 @@ def test_digits_shards_hold_exactly_digits_images(tmp_path):
 
 
 def test_too_many_skipped_fails_without_index(extracted, tmp_path):
-    with pytest.raises(TooManySkipped, match=r"1 of 12 inputs \(8.33%\).*skipped.json"):
+    with pytest.raises(TooManySkipped, match=r"1 of 12 inputs skipped \(fraction 0.08333, 8.33%\): "
+                                             r"above max_skipped_fraction 0.05; the reasons are in .*skipped.json"):
         build_shards(imagenet_config(extracted, max_skipped_fraction=0.05), "train", tmp_path, progress=False)
     assert (tmp_path / "skipped.json").is_file() and not (tmp_path / "index.json").exists()
+
+
+def quirky_config(root: Path, **kw) -> DatasetConfig:
+    return imagenet_config(root, max_skipped_fraction=0.5, **kw)
+
+
+def skip_report(out: Path) -> list[tuple[str, str]]:
+    return sorted((s["key"], s["reason"]) for s in json.loads((out / "skipped.json").read_text())["items"])
+
+
+def test_quirky_tree_and_tar_of_tars_give_the_same_samples_and_skip_report(quirky_extracted, quirky_archive,
+                                                                           tmp_path):
+    """CMYK, PNG named .JPEG, grayscale, palette, truncated, empty, a link; the archive also holds a
+    '../escape.JPEG' member, which is skipped (reported) while the rest of the archive is sharded."""
+    a = _built(quirky_extracted, tmp_path / "a", **{"max_skipped_fraction": 0.5})
+    b = _built(quirky_archive, tmp_path / "b", **{"max_skipped_fraction": 0.5})
+    sa, sb = tar_samples(a), tar_samples(b)
+    assert sa.keys() == sb.keys() and len(sa) == 11
+    assert all((sa[k]["png"], sa[k]["cls"]) == (sb[k]["png"], sb[k]["cls"]) for k in sa)
+    expected = [("n01440764_4", "cannot decode: empty file"),
+                ("n01443537_9", LINK),
+                ("n01484850_3", "cannot decode: OSError: Truncated File Read")]
+    assert skip_report(a) == expected
+    assert skip_report(b) == sorted([*expected, (make_key(fakes.ESCAPE), UNSAFE_NAME)])
+    index = json.loads((b / "index.json").read_text())
+    assert (index["inputs"], index["skipped"], index["num_samples"]) == (15, 4, 11)
+    escape = json.loads((b / "skipped.json").read_text())["items"][0]
+    assert escape["source"] == "ILSVRC2012_img_train.tar/n01440764.tar/../escape.JPEG"
+
+
+def test_skip_report_is_stable_text_across_processes(quirky_extracted, tmp_path):
+    one = files(_built(quirky_extracted, tmp_path / "one", max_skipped_fraction=0.5))
+    two = files(_built(quirky_extracted, tmp_path / "two", max_skipped_fraction=0.5, workers=2))
+    assert one == two
+    assert b" at 0x" not in one["skipped.json"] + one["index.json"]
+    assert json.loads(one["index.json"])["skipped"] == 3
 
 
 def test_stale_shards_are_discarded(extracted, tmp_path):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from biggan.config.data import DatasetConfig
-from biggan.data.items import SourceError
+from biggan.data.items import LINK, NOT_REGULAR, UNSAFE_NAME, SourceError, make_key
 from biggan.data.sources import list_source
 from tests.data import fakes
 from tests.data.conftest import imagenet_config
@@ -65,15 +65,23 @@ def test_unlabelled_val_image_is_named(tmp_path, extracted):
 
 @pytest.mark.parametrize("bad", ["../escape.JPEG", "/abs/n01440764_9.JPEG"])
 @pytest.mark.parametrize("where", ["outer", "inner"])
-def test_unsafe_tar_member_paths_are_rejected(tmp_path, bad, where):
+def test_unsafe_tar_members_are_skipped_and_reported(tmp_path, bad, where):
     ok = fakes.encoded(fakes.photo(0, (20, 20)), "JPEG")
-    members = {"n01440764_0.JPEG": ok, bad: ok}
     if where == "outer":
         outer = {"n01440764.tar": fakes.tar_bytes({"n01440764_0.JPEG": ok}), bad: ok}
+        origin = f"ILSVRC2012_img_train.tar/{bad}"
     else:
-        outer = {"n01440764.tar": fakes.tar_bytes(members)}
+        outer = {"n01440764.tar": fakes.tar_bytes({"n01440764_0.JPEG": ok, bad: ok})}
+        origin = f"ILSVRC2012_img_train.tar/n01440764.tar/{bad}"
     (tmp_path / "ILSVRC2012_img_train.tar").write_bytes(fakes.tar_bytes(outer))
-    with pytest.raises(SourceError, match=r"has an absolute path or '\.\.'"):
+    got = listing(tmp_path, "train")
+    assert [it.key for it in got.items] == ["n01440764_0"] and [c.id for c in got.classes] == ["n01440764"]
+    assert got.rejected == [{"key": make_key(bad), "source": origin, "reason": UNSAFE_NAME}]
+
+
+def test_unreadable_archive_is_refused(tmp_path):
+    (tmp_path / "ILSVRC2012_img_train.tar").write_bytes(b"not a tar" * 100)
+    with pytest.raises(SourceError, match="ILSVRC2012_img_train.tar: not a readable uncompressed tar"):
         listing(tmp_path, "train")
 
 
@@ -84,15 +92,44 @@ def test_empty_class_tar_in_archive(tmp_path):
         listing(tmp_path, "train")
 
 
-def test_symlink_members_are_refused(tmp_path):
+def test_links_are_skipped_and_reported_in_both_layouts(tmp_path):
+    ok = fakes.encoded(fakes.photo(0, (20, 20)), "JPEG")
     buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tf:
+    with tarfile.open(fileobj=buf, mode="w") as tf:   # an image, a symlink, a hard link, a device
         ti = tarfile.TarInfo("n01440764_0.JPEG")
-        ti.type, ti.linkname = tarfile.SYMTYPE, "/etc/passwd"
-        tf.addfile(ti)
-    (tmp_path / "ILSVRC2012_img_train.tar").write_bytes(fakes.tar_bytes({"n01440764.tar": buf.getvalue()}))
-    with pytest.raises(SourceError, match="link or special file"):
-        listing(tmp_path, "train")
+        ti.size = len(ok)
+        tf.addfile(ti, io.BytesIO(ok))
+        for name, kind in (("n01440764_1.JPEG", tarfile.SYMTYPE), ("n01440764_2.JPEG", tarfile.LNKTYPE),
+                           ("n01440764_3.JPEG", tarfile.CHRTYPE)):
+            ti = tarfile.TarInfo(name)
+            ti.type, ti.linkname = kind, "/etc/passwd"
+            tf.addfile(ti)
+    merged = buf.getvalue()
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "ILSVRC2012_img_train.tar").write_bytes(fakes.tar_bytes({"n01440764.tar": merged}))
+    got = listing(tmp_path / "a", "train")
+    assert [it.key for it in got.items] == ["n01440764_0"]
+    assert [(r["key"], r["reason"]) for r in got.rejected] == [
+        ("n01440764_1", LINK), ("n01440764_2", LINK), ("n01440764_3", NOT_REGULAR)]
+
+    # the extracted layout: a linked image and a linked class folder, neither followed
+    cls = tmp_path / "b" / "train" / "n01440764"
+    cls.mkdir(parents=True)
+    (cls / "n01440764_0.JPEG").write_bytes(ok)
+    (cls / "n01440764_1.JPEG").symlink_to("n01440764_0.JPEG")
+    (tmp_path / "b" / "train" / "n09999999").symlink_to(cls)
+    got = listing(tmp_path / "b", "train")
+    assert [it.key for it in got.items] == ["n01440764_0"] and [c.id for c in got.classes] == ["n01440764"]
+    assert got.rejected == [
+        {"key": "n01440764_1", "source": "train/n01440764/n01440764_1.JPEG", "reason": LINK},
+        {"key": "n09999999", "source": "train/n09999999", "reason": LINK}]
+    # image folders follow the same policy
+    (tmp_path / "c" / "cat").mkdir(parents=True)
+    (tmp_path / "c" / "cat" / "0.jpg").write_bytes(ok)
+    (tmp_path / "c" / "cat" / "1.jpg").symlink_to(tmp_path / "c" / "cat" / "0.jpg")
+    got = list_source(imagefolder(tmp_path / "c").source, "train")
+    assert [it.key for it in got.items] == ["cat_0"]
+    assert got.rejected == [{"key": "cat_1", "source": "cat/1.jpg", "reason": LINK}]
 
 
 def imagefolder(root: Path, **kw) -> DatasetConfig:

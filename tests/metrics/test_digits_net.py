@@ -2,6 +2,7 @@ import json
 
 import numpy as np
 import torch
+import yaml
 
 from biggan.config import load_params
 from biggan.data.digits import digits_images
@@ -50,3 +51,31 @@ def test_stage_fails_below_min_accuracy(tmp_path, capsys):
     assert "below eval.digits_net.min_accuracy = 0.97" in err
     assert not (out / "digits_net.pt").exists()
     assert json.loads((out / "metrics.json").read_text())["val_accuracy_min"] < 0.97
+
+
+def test_trains_on_the_shards_split(tmp_path):
+    # a digits dataset with its own split: the net must hold out exactly the shards' val images
+    from biggan.data.digits import load_digits_split
+
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump({
+        "datasets": {"d32": {"source": {"kind": "digits", "val_fraction": 0.3, "split_seed": 5},
+                             "resolution": 32}},
+        "eval": {"digits_net": {"epochs": 1, "min_accuracy": 0.0}}}))
+    out = tmp_path / "net"
+    assert feature_net_stage.main(["--params", str(path), "--out", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    _, _, val_idx = load_digits_split("val", 0.3, 5)
+    assert (metrics["val_fraction"], metrics["split_seed"]) == (0.3, 5)
+    assert metrics["n_val"] == len(val_idx) == 539 and metrics["n_train"] == 1797 - 539
+
+
+def test_digits_datasets_that_split_differently_are_refused(tmp_path, capsys):
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump({"datasets": {
+        "a": {"source": {"kind": "digits", "val_fraction": 0.2}, "resolution": 16},
+        "b": {"source": {"kind": "digits", "val_fraction": 0.25}, "resolution": 32}}}))
+    assert feature_net_stage.main(["--params", str(path), "--out", str(tmp_path / "net")]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and "datasets.a.source: val_fraction 0.2" in err
+    assert "datasets.b.source: val_fraction 0.25" in err and "split differently" in err

@@ -93,3 +93,32 @@ def test_float64_agrees_with_float32(weights):
     f64, _ = load_feature_net(EvalConfig(feature_net="inception", inception_weights=str(path),
                                          inception_dtype="float64"), check_sha256=False).features(x)
     assert ((f32 - f64).norm() / f64.norm()).item() < 1e-4
+
+
+@pytest.fixture
+def caller_tf32():
+    """A caller that allows TF32 (as training code on Ampere+ GPUs may); restored afterwards."""
+    m, c = torch.backends.cuda.matmul, torch.backends.cudnn.conv
+    saved = (m.fp32_precision, c.fp32_precision)
+    m.fp32_precision = c.fp32_precision = "tf32"
+    yield m, c
+    m.fp32_precision, c.fp32_precision = saved
+
+
+def test_features_run_without_tf32_and_restore_the_callers_flags(weights, caller_tf32):
+    path, _, _ = weights
+    m, c = caller_tf32
+    net = load_feature_net(EvalConfig(feature_net="inception", inception_weights=str(path)), check_sha256=False)
+    inside = []
+    hook = net.net.register_forward_pre_hook(lambda mod, a: inside.append((m.fp32_precision, c.fp32_precision)))
+    net.features(images(1, 8, 8))
+    hook.remove()
+    assert inside == [("ieee", "ieee")]
+    assert (m.fp32_precision, c.fp32_precision) == ("tf32", "tf32")
+    def fail(mod, a):
+        raise RuntimeError("out of memory")
+    hook = net.net.register_forward_pre_hook(fail)
+    with pytest.raises(RuntimeError, match="out of memory"):    # restored on errors too
+        net.features(images(1, 8, 8))
+    hook.remove()
+    assert (m.fp32_precision, c.fp32_precision) == ("tf32", "tf32")

@@ -11,7 +11,7 @@ from biggan.metrics.images import nhwc_batches
 from biggan.metrics.refstats import ReferenceStats
 from stages import ref_stats, shard
 
-KEYS = {"dataset", "feature_net", "dim", "n_train", "train_is_mean", "train_is_std", "n_val", "val_is_mean",
+KEYS = {"dataset", "feature_net", "dim", "pr_features", "n_train", "train_is_mean", "train_is_std", "n_val", "val_is_mean",
         "val_is_std", "val_fid", "val_fid_imag", "val_precision", "val_recall"}
 
 

@@ -46,14 +46,33 @@ def test_cbn_gain_is_one_centred():
     assert torch.allclose(cbn(x, None, torch.randn(8, 4)), torch.zeros_like(x))
 
 
+def with_spectrum(shape: torch.Size, spectrum: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """A weight of `shape` whose (out, -1) reshape has exactly the singular values `spectrum`."""
+    m, n = shape[0], int(torch.tensor(shape[1:]).prod())
+    k = min(m, n)
+    U = torch.linalg.qr(torch.randn(m, k, generator=gen))[0]
+    V = torch.linalg.qr(torch.randn(n, k, generator=gen))[0]
+    return ((U * spectrum[:k]) @ V.t()).reshape(shape)
+
+
 def test_spectral_norm_normalises_top_singular_value():
+    # distinct singular values (4, 2, 1, 0.5, ...): W / sigma0 must have spectrum S / 4, which
+    # fails without power iteration (random u) or with a wrong (out, -1) reshape of the conv kernel
     torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(1)
     G = build_generator(tiny(sn=SpectralNormConfig(num_itrs=1)))
     G.train()
-    for _ in range(30):   # the persistent u converges over forward passes
-        G.linear.normalized_weight()
-    w = G.linear.normalized_weight().detach()
-    assert torch.linalg.matrix_norm(w, ord=2) == pytest.approx(1.0, rel=1e-3)
+    for layer in (G.linear, G.blocks[0][0].conv1):
+        w = layer.weight
+        k = min(w.shape[0], w[0].numel())
+        spectrum = 4.0 * 0.5 ** torch.arange(k, dtype=torch.float32)
+        with torch.no_grad():
+            w.copy_(with_spectrum(w.shape, spectrum, gen))
+        for _ in range(30):   # the persistent u converges over forward passes (ratio 1/2 per step)
+            layer.normalized_weight()
+        assert layer.sn_sigma.item() == pytest.approx(4.0, rel=1e-4)
+        got = torch.linalg.svdvals(layer.normalized_weight().detach().reshape(w.shape[0], -1))
+        assert torch.allclose(got, spectrum / 4.0, rtol=1e-4, atol=1e-6)
 
 
 def test_no_sn_switch_builds_plain_layers():
@@ -68,6 +87,18 @@ def test_attention_placement():
     G, D = build_generator(cfg, "meta"), build_discriminator(cfg, "meta")
     assert [len(s) for s in G.blocks] == [2, 1]          # G: after the 4->8 block
     assert [len(s) for s in D.blocks] == [2, 1, 1]       # D: after the 16->8 block
+
+
+def test_attention_per_network():
+    # the mapping form places G's and D's attention independently (released BigGAN-256: G 128, D 64)
+    cfg = tiny(attention={"g": [16], "d": [4]})
+    assert (cfg.g_attention, cfg.d_attention) == ([16], [4])
+    G, D = build_generator(cfg, "meta"), build_discriminator(cfg, "meta")
+    assert [len(s) for s in G.blocks] == [1, 2]          # G: after the 8->16 block only
+    assert [len(s) for s in D.blocks] == [1, 2, 2]       # D: after both 4x4 blocks
+    cfg = tiny(attention={"g": [8], "d": []})
+    G, D = build_generator(cfg, "meta"), build_discriminator(cfg, "meta")
+    assert [len(s) for s in G.blocks] == [2, 1] and [len(s) for s in D.blocks] == [1, 1, 1]
 
 
 def test_orthogonal_init():

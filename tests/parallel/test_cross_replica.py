@@ -59,9 +59,12 @@ def test_cross_replica_bn_equals_global_batch_norm(tmp_path):
     loss_of(x, 2 * B).backward()
     r = [torch.load(tmp_path / f"rank{i}.pt") for i in range(2)]
     assert torch.allclose(torch.cat([r[0]["x"], r[1]["x"]]), x.detach(), atol=1e-5)
+    # biases that feed a BN have zero true gradient: their values are summation-order noise
+    # (channels-last convolutions sum in another order), so atol scales with the largest gradient
+    scale = max(p.grad.abs().max().item() for p in G.parameters())
     for name, p in G.named_parameters():
         for i in range(2):
-            assert torch.allclose(r[i]["grads"][name], p.grad, atol=1e-5, rtol=1e-4), name
+            assert torch.allclose(r[i]["grads"][name], p.grad, atol=1e-5 * scale, rtol=1e-4), name
     assert torch.allclose(r[0]["rm"], G.out_bn.running_mean, atol=1e-6)
     assert torch.allclose(r[0]["rv"], G.out_bn.running_var, atol=1e-5)
 

@@ -9,11 +9,13 @@ tiny_repo        (session) tests.pipeline_repo's tiny copy of this repository, w
                  `python fault_once.py digits_manifest` first, which fails (exit 1) once
                  while the marker file .faults/digits_manifest exists, removing it.
 reproduced       (session) ONE run of the reproduce flow on tiny_repo (the whole DVC pipeline,
-                 ~1.5-2 min), shared by the reproduce and retrain tests.
+                 one `dvc repro`, retried once after the fault), shared by the reproduce and
+                 retrain tests.
 """
 from __future__ import annotations
 
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,10 +70,10 @@ def inject_fault(repo: Path, stage: str) -> Path:
     """Prefix `stage`'s command in dvc.yaml with the fault script; arm it; commit."""
     (repo / "fault_once.py").write_text(FAULT_SCRIPT)
     dvc_yaml = repo / "dvc.yaml"
-    old = f"cmd: python -m stages.{stage} "
     text = dvc_yaml.read_text()
-    assert text.count(old) == 1, f"{old!r} not found once in {dvc_yaml}"
-    dvc_yaml.write_text(text.replace(old, f"cmd: python fault_once.py {stage} && python -m stages.{stage} "))
+    old = re.compile(rf"cmd: (\S+) -m stages\.{stage} ")          # `python` or `${py}`
+    assert len(old.findall(text)) == 1, f"{old.pattern!r} not found once in {dvc_yaml}"
+    dvc_yaml.write_text(old.sub(lambda m: f"cmd: {m[1]} fault_once.py {stage} && {m[1]} -m stages.{stage} ", text))
     git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "add", "dvc.yaml", "fault_once.py")
     git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "inject a transient fault")
     marker = repo / ".faults" / stage

@@ -1,7 +1,12 @@
-"""The scheduled deployment (pipelines.deploy) against a real Prefect server on 127.0.0.1:
-served by `python -m pipelines.deploy` in a subprocess, triggered with run_deployment without
-waiting for the cron, COMPLETED. The flow is the retrain flow on a repo whose data fingerprint
-is already recorded (so it runs for real and does nothing: seconds, not minutes)."""
+"""Deployments of the retrain flow against a real Prefect server on 127.0.0.1.
+
+* prefect.yaml + a process work pool (the README's durable path): the server and the worker
+  are started the README's way, `setsid nohup ... &` from a shell that then exits; both keep
+  running in sessions of their own; `prefect --no-prompt deploy --all` from the repository
+  root; `prefect deployment run` triggers a run without waiting for the cron; it COMPLETES.
+* `python -m pipelines.deploy` (.serve(), the quick path in one foreground process).
+The flow is the retrain flow on a repo whose data state is already recorded (so it runs for
+real and does nothing: seconds, not minutes)."""
 from __future__ import annotations
 
 import os
@@ -10,6 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 import yaml
@@ -19,70 +25,162 @@ from tests.pipeline_repo import REPO_ROOT, dvc_env, git, tiny_params
 pytestmark = pytest.mark.slow
 
 CRON = "0 3 * * *"
+BIN = Path(sys.executable).parent
+POOL = "biggan-local"
 
 
-def _wait_health(url: str, proc: subprocess.Popen, timeout_s: float, log) -> float:
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def _wait_health(api: str, pid: int, timeout_s: float, log: Path) -> float:
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout_s:
-        assert proc.poll() is None, f"prefect server exited {proc.returncode}:\n{log.read_text()[-3000:]}"
+        assert _alive(pid), f"prefect server exited:\n{log.read_text()[-3000:]}"
         try:
-            with urllib.request.urlopen(url + "/health", timeout=2) as r:
+            with urllib.request.urlopen(api + "/health", timeout=2) as r:
                 if r.read().strip() == b"true":
                     return time.monotonic() - t0
         except OSError:
             pass
         time.sleep(0.5)
-    raise AssertionError(f"{url}/health did not answer in {timeout_s} s:\n{log.read_text()[-3000:]}")
+    raise AssertionError(f"{api}/health did not answer in {timeout_s} s:\n{log.read_text()[-3000:]}")
 
 
-def _stop(proc: subprocess.Popen, sig: int, timeout_s: float = 30) -> None:
-    """Signal the process group this test started (start_new_session), then kill it if needed."""
-    if proc.poll() is None:
-        os.killpg(proc.pid, sig)
+def _detached(cmd: str, env: dict, log: Path, cwd: Path = REPO_ROOT) -> int:
+    """Start `cmd` as the README does, `setsid nohup sh -c 'echo $$ > PIDFILE; exec CMD' > LOG
+    2>&1 &`, from a bash that exits right away; -> the pid (a session of its own)."""
+    pidfile = log.with_suffix(".pid")
+    sh = subprocess.run(["bash", "-c", f"setsid nohup sh -c 'echo $$ > {pidfile}; exec {cmd}' > {log} 2>&1 "
+                                       "< /dev/null &"], cwd=cwd, env=env, timeout=30)
+    assert sh.returncode == 0                     # the creating shell is gone from here on
+    deadline = time.monotonic() + 10
+    while not pidfile.is_file() or not pidfile.read_text().strip():
+        assert time.monotonic() < deadline, f"{pidfile} not written:\n{log.read_text()[-2000:]}"
+        time.sleep(0.05)
+    pid = int(pidfile.read_text())
+    assert os.getsid(pid) == pid != os.getsid(0), "not detached into a session of its own"
+    return pid
+
+
+def _stop(pid: int, sig: int, timeout_s: float = 30) -> None:
+    """Signal the process group of a detached process (its pid), then SIGKILL it if needed."""
+    if not _alive(pid):
+        return
+    os.killpg(pid, sig)
+    t0 = time.monotonic()
+    while _alive(pid) and time.monotonic() - t0 < timeout_s:
         try:
-            proc.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+            os.waitpid(pid, os.WNOHANG)          # not our child (bash's): normally ECHILD
+        except ChildProcessError:
+            pass
+        time.sleep(0.2)
+    if _alive(pid):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def _base_env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update({"PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DVC_NO_ANALYTICS": "1",
+                "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}"})
+    env.pop("MLFLOW_TRACKING_URI", None)
+    return env
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A Prefect server on 127.0.0.1, started detached like the README; -> (api url, env, pid)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    tmp = tmp_path_factory.mktemp("prefect_server")
+    env = _base_env(tmp / "home")
+    log = tmp / "server.log"
+    pid = _detached(f"{BIN / 'prefect'} server start --host 127.0.0.1 --port {port}", env, log)
+    api = f"http://127.0.0.1:{port}/api"
+    try:
+        print(f"prefect server healthy after {_wait_health(api, pid, 120, log):.1f} s")
+        yield api, {**env, "PREFECT_API_URL": api}, pid
+    finally:
+        _stop(pid, signal.SIGTERM)
 
 
 @pytest.fixture
 def idle_repo(tmp_path):
-    """A git + DVC repo with the tiny datasets and its data fingerprint already recorded."""
-    from pipelines.retrain import data_fingerprint, state_path, write_state
+    """A git + DVC repo with the tiny datasets and its data state already recorded."""
+    from pipelines.retrain import record_data_state
 
     repo = tmp_path / "idle"
     repo.mkdir()
     p = tiny_params()
     (repo / "params.yaml").write_text(yaml.safe_dump({"datasets": p["datasets"], "tracking": p["tracking"]}))
     git(repo, "init", "-q")
-    subprocess.run(["dvc", "init", "-q"], cwd=repo, env=dvc_env(), check=True)
-    write_state(state_path(repo), {**data_fingerprint(repo), "recorded_at": "test"})
+    subprocess.run([str(Path(sys.executable).parent / "dvc"), "init", "-q"], cwd=repo, env=dvc_env(), check=True)
+    record_data_state(repo)
     return repo
 
 
-def test_served_deployment_runs_on_demand(tmp_path, free_port, idle_repo):
-    api = f"http://127.0.0.1:{free_port}/api"
-    base = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    base.update({"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PYTHONPATH": str(REPO_ROOT),
-                 "DVC_NO_ANALYTICS": "1"})
-    server_log, serve_log = tmp_path / "server.log", tmp_path / "serve.log"
-    t0 = time.monotonic()
-    server = subprocess.Popen(
-        [str(os.path.join(os.path.dirname(sys.executable), "prefect")), "server", "start", "--host", "127.0.0.1",
-         "--port", str(free_port)],
-        env={**base, "PREFECT_HOME": str(tmp_path / "server_home")}, stdout=open(server_log, "w"),
-        stderr=subprocess.STDOUT, start_new_session=True)
-    serve = None
-    try:
-        took = _wait_health(api, server, 120, server_log)
-        print(f"prefect server healthy after {took:.1f} s")
-        serve = subprocess.Popen(
-            [sys.executable, "-m", "pipelines.deploy", "--cron", CRON, "--name", "test", "--repo", str(idle_repo)],
-            cwd=REPO_ROOT, env={**base, "PREFECT_API_URL": api, "PREFECT_HOME": str(tmp_path / "serve_home"),
-                                "PREFECT_RUNNER_POLL_FREQUENCY": "2"},
-            stdout=open(serve_log, "w"), stderr=subprocess.STDOUT, start_new_session=True)
+def _artifacts(api: str, flow_run_id) -> dict[str, str]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+    from prefect.settings import PREFECT_API_URL, temporary_settings
 
+    with temporary_settings({PREFECT_API_URL: api}), get_client(sync_client=True) as client:
+        arts = client.read_artifacts(artifact_filter=ArtifactFilter(
+            flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])))
+    return {a.key: a.data for a in arts if a.key}
+
+
+def test_prefect_yaml_deployment_runs_on_a_detached_worker(server, idle_repo, tmp_path):
+    api, env, server_pid = server
+    run = lambda *a, **kw: subprocess.run([str(BIN / "prefect"), *a], cwd=REPO_ROOT, env=env, capture_output=True,
+                                          text=True, timeout=kw.get("timeout", 120))
+    p = run("work-pool", "create", POOL, "--type", "process")
+    assert p.returncode == 0, p.stdout + p.stderr
+    p = run("--no-prompt", "deploy", "--all")
+    assert p.returncode == 0, p.stdout + p.stderr
+    worker_log = tmp_path / "worker.log"
+    worker = _detached(f"{BIN / 'prefect'} worker start --pool {POOL}", {**env, "PREFECT_WORKER_QUERY_SECONDS": "2"},
+                       worker_log)
+    try:
+        p = run("deployment", "inspect", "retrain/nightly")
+        assert p.returncode == 0, p.stdout + p.stderr
+        assert CRON in p.stdout and POOL in p.stdout and str(REPO_ROOT) in p.stdout   # working dir: this checkout
+        t0 = time.monotonic()
+        p = run("deployment", "run", "retrain/nightly", "--param", f"repo={idle_repo}", "--watch",
+                "--watch-timeout", "240", timeout=300)
+        print(f"deployment run via the worker: {time.monotonic() - t0:.1f} s")
+        assert p.returncode == 0, p.stdout + p.stderr + worker_log.read_text()[-4000:]
+        assert "Completed" in p.stdout or "COMPLETED" in p.stdout, p.stdout
+        assert _alive(server_pid) and _alive(worker)       # outlived the shells that started them
+        from prefect.client.orchestration import get_client
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        with temporary_settings({PREFECT_API_URL: api}), get_client(sync_client=True) as client:
+            dep = client.read_deployment_by_name("retrain/nightly")
+            runs = [r for r in client.read_flow_runs() if r.deployment_id == dep.id and r.state.is_completed()]
+        assert [s.schedule.cron for s in dep.schedules] == [CRON] and dep.work_pool_name == POOL
+        assert len(runs) == 1 and runs[0].parameters["repo"] == str(idle_repo)
+        assert "Nothing to do" in _artifacts(api, runs[0].id)["retrain-decision"]
+        assert "Worker" in worker_log.read_text()
+    finally:
+        _stop(worker, signal.SIGINT)              # the worker exits on SIGINT (TOOL_NOTES: not SIGTERM while the server is down)
+
+
+def test_served_deployment_runs_on_demand(server, idle_repo, tmp_path):
+    api, env, _ = server
+    serve_log = tmp_path / "serve.log"
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "pipelines.deploy", "--cron", CRON, "--name", "test", "--repo", str(idle_repo)],
+        cwd=REPO_ROOT, env={**env, "PYTHONPATH": str(REPO_ROOT), "PREFECT_RUNNER_POLL_FREQUENCY": "2"},
+        stdout=open(serve_log, "w"), stderr=subprocess.STDOUT, start_new_session=True)
+    try:
         from prefect.client.orchestration import get_client
         from prefect.deployments import run_deployment
         from prefect.settings import PREFECT_API_URL, temporary_settings
@@ -99,21 +197,17 @@ def test_served_deployment_runs_on_demand(tmp_path, free_port, idle_repo):
                         time.sleep(1)
             assert [s.schedule.cron for s in dep.schedules] == [CRON]
             assert dep.parameters["repo"] == str(idle_repo.resolve())
-            t1 = time.monotonic()
             fr = run_deployment("retrain/test", timeout=180)       # now, not at 03:00
-            print(f"deployment run: {fr.state.type} in {time.monotonic() - t1:.1f} s "
-                  f"(whole test {time.monotonic() - t0:.1f} s)")
             assert fr.state.is_completed(), f"{fr.state}:\n{serve_log.read_text()[-4000:]}"
-            from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
-
-            with get_client(sync_client=True) as client:
-                arts = client.read_artifacts(artifact_filter=ArtifactFilter(
-                    flow_run_id=ArtifactFilterFlowRunId(any_=[fr.id])))
-            assert any(a.key == "retrain-decision" and "Nothing to do" in a.data for a in arts)
+        assert "Nothing to do" in _artifacts(api, fr.id)["retrain-decision"]
     finally:
-        if serve is not None:
-            _stop(serve, signal.SIGINT)           # the runner shuts down on SIGINT (pauses the deployment)
-        _stop(server, signal.SIGTERM)
+        if serve.poll() is None:
+            os.killpg(serve.pid, signal.SIGINT)   # the runner shuts down on SIGINT (pauses the deployment)
+            try:
+                serve.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(serve.pid, signal.SIGKILL)
+                serve.wait()
 
 
 def test_deploy_without_a_server_prints_how_to_start_one(tmp_path):

@@ -108,3 +108,57 @@ def test_promotion_sequence(store):
     # another FID kind: the champion's tag fid.no_trunc (9.0) against the challenger's 13.0
     d5 = reg.promote_if_better(uri, NAME, runs[1]["model_uri"], {"no_trunc": 13.0}, fid_kind="no_trunc")
     assert (d5.version, d5.registered, d5.decision, d5.champion_fid) == ("2", False, "kept_champion", 9.0)
+
+
+def test_register_stage_makes_the_best_default_model_champion(tmp_path, monkeypatch):
+    """Issue 15.4: after the main job the registry has a champion: the Table 2 variant's seed with
+    the lowest untruncated sweep FID (read from its MLflow run), registered from the LoggedModel
+    its train stage logged; rerunning keeps it (already champion)."""
+    import yaml
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric
+
+    from biggan.models import build_generator
+    from biggan.config.model import ModelConfig
+    from biggan.sampling.load import load_model_uri
+    from biggan.tracking.mlflow_run import log_generator, open_run
+    from biggan.train.outputs import write_json, write_torch
+    from stages.register import main
+    from tests.pipeline_repo import tiny_params
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)
+    params = {**tiny_params(), "seeds": [0, 1, 2]}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    model = ModelConfig.model_validate(params["model"])
+    for seed, fid in [(0, 30.0), (1, 20.0), (2, None)]:          # seed 2: trained untracked
+        d = tmp_path / "models" / "full" / f"s{seed}"
+        torch.manual_seed(seed)
+        write_torch(d / "G_ema.pt", build_generator(model).state_dict())
+        run_id = None
+        if fid is not None:
+            run_id, _ = open_run(uri, "tiny", f"full-s{seed}", {}, {})
+            client.log_batch(run_id, metrics=[Metric("sweep_fid_untruncated", fid, 0, 20),
+                                              Metric("fid_best", 100.0 - fid, 0, 20)])
+        write_json(d / "model.json", {"model": params["model"], "variant": "full", "seed": seed,
+                                      "mlflow_run_id": run_id})
+        if run_id:
+            log_generator(uri, run_id, d, "G_ema", step=20)
+    assert main([]) == 0
+    doc = json.loads((tmp_path / "metrics/registry.json").read_text())
+    assert doc["candidate"] == "full-s1" and doc["decision"] == "promoted" and doc["challenger_fid"] == 20.0
+    champ = client.get_model_version_by_alias("tiny-generator", "champion")
+    assert str(champ.version) == doc["version"] and champ.run_id == doc["run_id"]
+    G = load_model_uri("models:/tiny-generator@champion", uri)
+    ref = build_generator(model).eval()
+    torch.manual_seed(1)
+    ref.load_state_dict(build_generator(model).state_dict())
+    z, y = torch.randn(2, model.dim_z), torch.tensor([0, 1])
+    assert torch.equal(G(z, y), ref(z, y))
+    assert main([]) == 0
+    assert json.loads((tmp_path / "metrics/registry.json").read_text())["decision"] == "already_champion"
+    # another FID kind picks another seed; it must beat the champion under that kind
+    assert main(["--fid", "fid_best"]) == 0
+    assert json.loads((tmp_path / "metrics/registry.json").read_text())["candidate"] == "full-s0"

@@ -58,8 +58,9 @@ def test_sample_errors_name_the_source(tmp_path, capsys):
 
 
 def test_sample_from_mlflow_model_uri(tmp_path, model_dir, capsys, monkeypatch):
-    """The generator logged as the train stage logs it (pickle pytorch model in a SQLite store),
-    registered with the alias `champion`; loaded by URI it samples exactly like the model folder."""
+    """The generator logged as the train stage logs it (its model folder as a LoggedModel in a
+    SQLite store), registered with the alias `champion`; loaded by URI it samples exactly like
+    the model folder."""
     from mlflow import MlflowClient
 
     from biggan.tracking.mlflow_run import log_generator, open_run
@@ -68,7 +69,7 @@ def test_sample_from_mlflow_model_uri(tmp_path, model_dir, capsys, monkeypatch):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     G, _ = load_model_dir(model_dir)
     run_id, _ = open_run(uri, "sampling-test", "tiny-s0", {"variant": "tiny"}, {"seed": 0})
-    logged = log_generator(uri, run_id, G, "G_ema", step=0)
+    logged = log_generator(uri, run_id, model_dir, "G_ema", step=0)
     client = MlflowClient(uri)
     client.create_registered_model("tiny-generator")
     # MLflow resolves a `models:/m-...` version source through the *global* client: point it at the store
@@ -96,3 +97,26 @@ def test_sample_from_mlflow_model_uri(tmp_path, model_dir, capsys, monkeypatch):
     assert rc == 0, cap.err
     with pytest.raises(FileNotFoundError, match="models:/tiny-generator@nope"):
         load_model_uri("models:/tiny-generator@nope", uri)
+
+
+def test_model_uri_loads_no_pickle_and_no_code(tmp_path, model_dir, monkeypatch):
+    """The logged model holds only the state_dict and model.json; a pickle-format pytorch model
+    (what older versions logged, arbitrary code when unpickled) is refused, not unpickled."""
+    import mlflow
+    import mlflow.pytorch
+    from mlflow import MlflowClient
+
+    from biggan.tracking.mlflow_run import global_tracking_uri, log_generator, open_run
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    run_id, _ = open_run(uri, "sampling-test", "tiny-s0", {"variant": "tiny"}, {"seed": 0})
+    logged = log_generator(uri, run_id, model_dir, "G_ema", step=0)
+    files = {a.path for a in MlflowClient(uri).list_logged_model_artifacts(logged.split("/")[-1])}
+    assert files == {"G_ema.pt", "model.json"}
+    G, _ = load_model_dir(model_dir)
+    with global_tracking_uri(uri), mlflow.start_run(run_id=run_id):
+        pickled = mlflow.pytorch.log_model(G, name="pickled", serialization_format="pickle",
+                                           pip_requirements=["torch"]).model_uri
+    with pytest.raises(FileNotFoundError, match="not a BigGAN model folder"):
+        load_model_uri(pickled, uri)

@@ -92,15 +92,17 @@ def test_stage_end_to_end_and_errors(tmp_path, model_dir, eval_root, capsys):
     _, section = eval_root
     params = write_params(tmp_path / "params.yaml", section)
     out = tmp_path / "sweep"
-    assert sweep_stage.main(["--params", params, "--variant", "tiny", "--seed", "0", "--model", str(model_dir),
-                             "--out", str(out), "--no-progress", "--threads", "1"]) == 0
-    with open(out / "tiny-s0.csv") as f:
+    models = model_dir.parent.parent                    # <models>/tiny/s0
+    assert sweep_stage.main(["--params", params, "--variant", "tiny", "--seed", "0", "--models", str(models),
+                             "--out", str(out), "--scores", str(tmp_path / "scores"), "--no-progress",
+                             "--threads", "1"]) == 0
+    with open(out / "tiny" / "s0.csv") as f:
         table = list(csv.DictReader(f))
     assert list(table[0]) == CSV_COLUMNS and len(table) == 3
     assert [r["threshold"] for r in table] == ["", "1.0", "0.5"]
     assert [r["truncated"] for r in table] == ["False", "True", "True"]
     assert {r["n"] for r in table} == {"200"}
-    s = json.loads((out / "tiny-s0.json").read_text())
+    s = json.loads((out / "tiny" / "s0.json").read_text())
     assert set(s) == SUMMARY_KEYS
     assert (s["variant"], s["seed"], s["dataset"], s["num_samples"], s["bn_stats"]) == ("tiny", 0, "d16", 200,
                                                                                          "standing")
@@ -112,16 +114,19 @@ def test_stage_end_to_end_and_errors(tmp_path, model_dir, eval_root, capsys):
     fids = {r["threshold"]: float(r["fid"]) for r in table}
     assert s["min_fid"]["fid"] == min(fids.values())
     assert "tiny-s0 min_fid" in capsys.readouterr().out
+    scores = json.loads((tmp_path / "scores" / "sweep-tiny.json").read_text())
+    assert scores == {"fid_none": round(s["no_trunc"]["fid"], 4), "is_none": round(s["no_trunc"]["is"], 4),
+                      "fid_min": round(s["min_fid"]["fid"], 4), "is_max": round(s["max_is"]["is"], 4)}
 
     # missing model folder: names the weights file and the stage that makes it; no outputs
     missing = tmp_path / "nowhere"
-    assert sweep_stage.main(["--params", params, "--variant", "tiny", "--seed", "0", "--model", str(missing),
+    assert sweep_stage.main(["--params", params, "--variant", "tiny", "--seed", "0", "--models", str(missing),
                              "--out", str(tmp_path / "o2"), "--no-progress"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error:") and str(missing / "G_ema.pt") in err and "stages.train" in err
+    assert err.startswith("error:") and str(missing / "tiny" / "s0" / "G_ema.pt") in err and "stages.train" in err
     assert not (tmp_path / "o2").exists()
     # missing reference statistics: names the file and the ref_stats stage
-    assert sweep_stage.main(["--params", params, "--variant", "tiny", "--seed", "0", "--model", str(model_dir),
+    assert sweep_stage.main(["--params", params, "--variant", "tiny", "--seed", "0", "--models", str(models),
                              "--refstats", str(tmp_path / "none"), "--out", str(tmp_path / "o3")]) == 2
     err = capsys.readouterr().err
     assert str(tmp_path / "none" / "d16" / "train_stats.npz") in err and "stages.ref_stats" in err

@@ -16,7 +16,8 @@ BASE = {
 }
 # no spectral norm and learning rates ~2500x too high: G's spectra explode within a few steps
 UNSTABLE = {"model": {"sn": {"g": False, "d": False}},
-            "train": {"optim": {"g_lr": 0.5, "d_lr": 0.5}, "ortho": {"enabled": False}, "sv_every": 5}}
+            "train": {"optim": {"g_lr": 0.5, "d_lr": 0.5}, "ortho": {"enabled": False}, "sv_every": 5,
+                      "collapse": {"warmup": 0}}}
 
 
 def tiny_spec(seed: int = 0, uri: str | None = None, **overrides) -> RunSpec:

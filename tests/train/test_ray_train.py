@@ -20,7 +20,7 @@ from tests.train.specs import BASE, RES, tiny_spec
 pytestmark = pytest.mark.slow
 
 
-def test_stage_trains_on_ray_from_real_shards(tmp_path, ray_local, monkeypatch):
+def test_stage_trains_every_seed_at_once_on_ray_from_real_shards(tmp_path, ray_local, monkeypatch):
     from mlflow import MlflowClient
 
     from biggan.config import load_params
@@ -34,18 +34,23 @@ def test_stage_trains_on_ray_from_real_shards(tmp_path, ray_local, monkeypatch):
     build_shards(params.datasets["d16"], "train", tmp_path / "data/shards/d16/train", name="d16", progress=False)
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    assert main(["--params", "params.yaml", "--variant", "tiny", "--seed", "3"]) == 0
+    assert main(["--params", "params.yaml", "--variant", "tiny", "--seed", "3", "--seed", "4"]) == 0
 
-    s = json.loads((tmp_path / "metrics/train/tiny-s3.json").read_text())
-    assert s["launcher"] == "ray" and s["num_workers"] == 2 and s["iterations_done"] == s["stable_to"] == 20
-    assert s["model_selection"] == "final" and s["images_per_s"] > 0
-    assert (tmp_path / "models/tiny/s3/G_ema.pt").is_file() and (tmp_path / "models/tiny/s3/model.json").is_file()
-    losses = (tmp_path / "metrics/train/tiny-s3.losses.csv").read_text().splitlines()
-    assert [int(r.split(",")[0]) for r in losses[1:]] == [5, 10, 15, 20]
+    for seed in (3, 4):
+        s = json.loads((tmp_path / f"metrics/train/tiny/s{seed}.json").read_text())
+        assert s["launcher"] == "ray" and s["num_workers"] == 2 and s["iterations_done"] == s["stable_to"] == 20
+        assert s["model_selection"] == "final" and s["images_per_s"] > 0
+        assert (tmp_path / f"models/tiny/s{seed}/G_ema.pt").is_file()
+        losses = (tmp_path / f"metrics/train/tiny/s{seed}.losses.csv").read_text().splitlines()
+        assert [int(r.split(",")[0]) for r in losses[1:]] == [5, 10, 15, 20]
+    scores = json.loads((tmp_path / "metrics/scores/train-tiny.json").read_text())
+    assert scores["itr"] == 20 and scores["collapsed"] == 0
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")     # tracking.uri default, repo-relative
-    (run,) = client.search_runs([client.get_experiment_by_name("biggan").experiment_id])
-    assert run.info.status == "FINISHED" and run.data.tags["seed"] == "3"
-    assert sorted(m.step for m in client.get_metric_history(run.info.run_id, "d_loss")) == [5, 10, 15, 20]
+    runs = client.search_runs([client.get_experiment_by_name("biggan").experiment_id])
+    assert sorted(r.data.tags["seed"] for r in runs) == ["3", "4"]
+    for run in runs:
+        assert run.info.status == "FINISHED" and run.data.tags["launcher"] == "ray"
+        assert sorted(m.step for m in client.get_metric_history(run.info.run_id, "d_loss")) == [5, 10, 15, 20]
 
 
 def ray_workers_of_this_session() -> list[psutil.Process]:

@@ -76,3 +76,34 @@ def test_bf16_autocast_runs():
     step, real = make(precision="bf16")
     stats = step(real, 0)
     assert torch.isfinite(torch.tensor(stats["g_loss"]))
+
+
+def test_each_step_leaves_the_other_network_without_gradients():
+    # D's step must not backpropagate into G (G runs under no_grad), nor G's step into D
+    # (D frozen): stray gradients would leak into the next optimiser step or DDP's all-reduce
+    step, real = make(ortho=OrthoConfig(enabled=False))
+    step.d_step(real)
+    assert all(p.grad is None for p in step.G.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in step.D.parameters())
+    step.D.zero_grad(set_to_none=True)
+    step.g_step()
+    assert all(p.grad is None for p in step.D.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in step.G.parameters())
+
+
+def test_fused_adam_equals_the_per_tensor_adam():
+    # make_optimizers' fused Adam: the same update rule as torch's default loop, to rounding
+    step, real = make(num_d_steps=1)
+    assert step.opt_g.defaults["fused"] and step.opt_d.defaults["fused"]
+    o = step.cfg.optim
+    D_ref = copy.deepcopy(step.D)
+    ref = torch.optim.Adam(D_ref.parameters(), lr=o.d_lr, betas=(o.beta1, o.beta2), eps=o.eps, foreach=False)
+    gen = torch.Generator().manual_seed(3)
+    for _ in range(3):
+        for p, q in zip(step.D.parameters(), D_ref.parameters()):
+            p.grad = torch.randn(p.shape, generator=gen)
+            q.grad = p.grad.clone()
+        step.opt_d.step()
+        ref.step()
+    for p, q in zip(step.D.parameters(), D_ref.parameters()):
+        assert torch.allclose(p, q, rtol=1e-6, atol=1e-7)

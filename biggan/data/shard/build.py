@@ -3,7 +3,8 @@
 Output folder:
   shard-000000.tar ...  samples {__key__, jpg|png, cls, json}
   classes.json          class index -> id (wnid, folder, label) and name
-  skipped.json          inputs that could not be read or decoded, with reasons
+  skipped.json          inputs left out (links, unsafe archive members, unreadable or
+                        undecodable files), each with a reason that is the same on every run
   index.json            written last: shards with counts and sha256, class counts, params used
 Workers decode and encode; this process writes the tars in the shuffled order, so the result
 does not depend on the number of workers. Each shard covers a range of the shuffled inputs
@@ -14,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import multiprocessing as mp
 import os
-import signal
 from concurrent.futures import ProcessPoolExecutor
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -29,8 +29,6 @@ from biggan.data.shard.process import Outcome, Recipe, digest_of, init_worker, p
 from biggan.data.shard.tarout import ShardFile
 from biggan.data.sources import list_source
 
-# crash-test hook: SIGKILL this process once it has committed N shards and begun the next one
-DIE_AFTER_ENV = "BIGGAN_SHARD_DIE_AFTER"
 WINDOW_PER_WORKER = 256     # bounds the finished samples waiting in memory
 
 Mapper = Callable[[Callable, Sequence[Item]], Iterator]
@@ -82,8 +80,6 @@ class Writer:
         self.shard: ShardFile | None = None
         self.digests: list[tuple[str, str]] = []     # (key, input sha256) of [first, pos)
         self.skipped: list[dict] = []
-        self.committed = 0
-        self.die_after = int(os.environ.get(DIE_AFTER_ENV, "-1"))
 
     def add(self, item: Item, res: Outcome) -> None:
         if res.fields is None:
@@ -95,8 +91,6 @@ class Writer:
             if self.shard is None:
                 self.shard = ShardFile(self.out, len(self.records))
             self.shard.add(res.key, res.fields)
-            if self.committed == self.die_after:
-                os.kill(os.getpid(), signal.SIGKILL)
         self.digests.append((res.key, res.digest))
         self.pos += 1
 
@@ -109,7 +103,6 @@ class Writer:
         self.records.append(rec)
         self.journal()
         self.shard, self.first, self.digests, self.skipped = None, self.pos, [], []
-        self.committed += 1
 
     def finish(self) -> list[dict]:
         """Commit the open shard; -> skipped inputs after the last shard (none if one was open)."""

@@ -4,9 +4,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass
+
+from PIL import UnidentifiedImageError
 
 from biggan.data.image import encode, preprocess
 from biggan.data.items import Item
@@ -42,16 +45,29 @@ def sample_json(item: Item, size: tuple[int, int]) -> bytes:
     return json.dumps(meta, sort_keys=True, separators=(",", ":")).encode()
 
 
+_ADDRESS = re.compile(r"<([\w.]+) object at 0x[0-9a-fA-F]+>")
+
+
+def stable_reason(e: BaseException) -> str:
+    """Exception -> text that is the same on every run: object reprs lose their addresses
+    (Pillow's "cannot identify image file <_io.BytesIO object at 0x7f...>")."""
+    return f"{type(e).__name__}: " + _ADDRESS.sub(r"<\1>", str(e))
+
+
 def process_item(item: Item, recipe: Recipe) -> Outcome:
     try:
         data = item.read()
     except OSError as e:
-        return Outcome(item.key, "", None, f"unreadable: {e.strerror or e}")
+        return Outcome(item.key, "", None, f"unreadable: {e.strerror or stable_reason(e)}")
     digest = hashlib.sha256(data).hexdigest()
+    if not data:
+        return Outcome(item.key, digest, None, "cannot decode: empty file")
     try:
         im, size = preprocess(data, recipe.resolution, recipe.filter, recipe.draft)
+    except UnidentifiedImageError:
+        return Outcome(item.key, digest, None, "cannot decode: not a known image format")
     except Exception as e:   # Pillow raises OSError, ValueError, SyntaxError, DecompressionBombError...
-        return Outcome(item.key, digest, None, f"cannot decode: {type(e).__name__}: {e}")
+        return Outcome(item.key, digest, None, f"cannot decode: {stable_reason(e)}")
     fields = {
         "cls": str(item.classes[0]).encode(),
         "json": sample_json(item, size),

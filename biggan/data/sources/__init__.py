@@ -7,7 +7,8 @@ from biggan.data.items import Listing, SourceError, check_split
 
 def list_source(source: DigitsSource | ImageNetSource | ImageFolderSource | ManifestSource,
                 split: str) -> Listing:
-    """Items of `split`, sorted by key, with unique keys; SourceError on bad raw data."""
+    """Items of `split`, sorted by key, with unique keys, and the entries left out (links, unsafe
+    archive members) sorted by where they are; SourceError on raw data that cannot be listed."""
     from biggan.data.sources.digits_source import list_digits
     from biggan.data.sources.folders import list_imagefolder
     from biggan.data.sources.imagenet import list_imagenet
@@ -20,6 +21,7 @@ def list_source(source: DigitsSource | ImageNetSource | ImageFolderSource | Mani
     if not listing.items:
         raise SourceError(f"no images in the {split} split of this {source.kind} source")
     listing.items.sort(key=lambda it: it.key)
+    listing.rejected.sort(key=lambda r: (r["source"], r["key"]))
     listing.check_keys()
     return listing
 

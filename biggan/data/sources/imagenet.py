@@ -3,7 +3,8 @@
 extracted: <root>/train/<wnid>/*.JPEG; <root>/val/*.JPEG (labels from a file) or val/<wnid>/*.
 archive:   <root>/ILSVRC2012_img_train.tar (1,000 tars <wnid>.tar) and ILSVRC2012_img_val.tar.
 Class index = position of the wnid in sorted order (n01440764 -> 0), taken from the train
-split in both layouts so that train and val agree.
+split in both layouts so that train and val agree. Links (in folders or tars) and archive
+members with unsafe names are not read; they are listed as skipped (`Listing.rejected`).
 """
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ import csv
 from pathlib import Path
 
 from biggan.config.data import ImageNetSource
-from biggan.data.items import ClassInfo, Item, Listing, SourceError, is_image_name, make_key
-from biggan.data.sources.archive import iter_nested, iter_tar
+from biggan.data.items import (LINK, NOT_CLASS_TAR, ClassInfo, Item, Listing, SourceError, is_image_name,
+                                make_key, skip_entry)
+from biggan.data.sources.archive import Rejected, iter_nested, iter_tar
 from biggan.data.sources.folders import class_dirs, images_in
 
 TRAIN_TAR = "ILSVRC2012_img_train.tar"
@@ -41,68 +43,101 @@ def _stem(name: str) -> str:
 def list_imagenet(src: ImageNetSource, split: str) -> Listing:
     root = Path(src.root)
     layout = detect_layout(root, src.layout)
+    rejected: list[dict] = []   # links and unsafe archive members of this split, not read
     if layout == "extracted":
-        wnids = [d.name for d in class_dirs(root / "train")]
+        dirs, links = class_dirs(root / "train")
+        wnids = [d.name for d in dirs]
+        if split == "train":
+            rejected += [skip_entry(d.name, f"train/{d.name}", LINK) for d in links]
     else:
-        wnids = sorted(_stem(m.name) for m in iter_tar(root / TRAIN_TAR))
+        wnids = _archive_classes(root, rejected if split == "train" else [])
     if not wnids:
         raise SourceError(f"no classes found in {root / ('train' if layout == 'extracted' else TRAIN_TAR)}")
     index = {w: i for i, w in enumerate(wnids)}
     names = class_names(root)
     classes = [ClassInfo(w, names.get(w, "")) for w in wnids]
     if split == "train":
-        items = _train_extracted(root, index) if layout == "extracted" else _train_archive(root, index)
+        train = _train_extracted if layout == "extracted" else _train_archive
+        items = train(root, index, rejected)
     else:
-        items = _val(root, layout, index, src.val_labels)
-    return Listing(items, classes, {"layout": layout})
+        items = _val(root, layout, index, src.val_labels, rejected)
+    return Listing(items, classes, {"layout": layout}, rejected)
 
 
 def _item(key: str, wnid: str, index: dict[str, int], origin: str, **where) -> Item:
     return Item(key=make_key(key), classes=(index[wnid],), labels=(wnid,), origin=origin, **where)
 
 
-def _train_extracted(root: Path, index: dict[str, int]) -> list[Item]:
+def _archive_classes(root: Path, rejected: list[dict]) -> list[str]:
+    """Sorted wnids of the per-class tars in the train archive; other members go to `rejected`."""
+    wnids = []
+    for m in iter_tar(root / TRAIN_TAR):
+        if isinstance(m, Rejected):
+            rejected.append(skip_entry(m.name, f"{TRAIN_TAR}/{m.name}", m.reason))
+        elif not m.name.endswith(".tar"):
+            rejected.append(skip_entry(m.name, f"{TRAIN_TAR}/{m.name}", NOT_CLASS_TAR))
+        else:
+            wnids.append(_stem(m.name))
+    return sorted(wnids)
+
+
+def _train_extracted(root: Path, index: dict[str, int], rejected: list[dict]) -> list[Item]:
     items = []
     for wnid in index:
-        for f in images_in(root / "train" / wnid):
-            items.append(_item(f.name, wnid, index, f"train/{wnid}/{f.name}", path=str(f)))
+        files, links = images_in(root / "train" / wnid)
+        items += [_item(f.name, wnid, index, f"train/{wnid}/{f.name}", path=str(f)) for f in files]
+        rejected += [skip_entry(f.name, f"train/{wnid}/{f.name}", LINK) for f in links]
     return items
 
 
-def _train_archive(root: Path, index: dict[str, int]) -> list[Item]:
+def _train_archive(root: Path, index: dict[str, int], rejected: list[dict]) -> list[Item]:
     items = []
     outer = root / TRAIN_TAR
     for inner_name, members in iter_nested(outer):
         wnid = _stem(inner_name)
         before = len(items)
         for m in members:
-            if is_image_name(m.name):
-                items.append(_item(m.name, wnid, index, f"{TRAIN_TAR}/{inner_name}/{m.name}",
-                                   path=str(outer), offset=m.offset, size=m.size))
+            origin = f"{TRAIN_TAR}/{inner_name}/{m.name}"
+            if isinstance(m, Rejected):
+                rejected.append(skip_entry(m.name, origin, m.reason))
+            elif is_image_name(m.name):
+                items.append(_item(m.name, wnid, index, origin, path=str(outer), offset=m.offset, size=m.size))
         if len(items) == before:
             raise SourceError(f"empty class: {outer}/{inner_name} holds no images")
     return items
 
 
-def _val(root: Path, layout: str, index: dict[str, int], labels_path: str | None) -> list[Item]:
+def _val(root: Path, layout: str, index: dict[str, int], labels_path: str | None,
+         rejected: list[dict]) -> list[Item]:
     val_dir = root / "val"
     if layout == "extracted" and not val_dir.is_dir():
         raise SourceError(f"ImageNet val folder not found: {val_dir}")
     if layout == "extracted" and any(p.is_dir() for p in val_dir.iterdir()):
         items = []
-        for d in class_dirs(val_dir):
+        dirs, dir_links = class_dirs(val_dir)
+        rejected += [skip_entry(d.name, f"val/{d.name}", LINK) for d in dir_links]
+        for d in dirs:
             if d.name not in index:
                 raise SourceError(f"{d}: class {d.name!r} is not among the train classes")
-            items += [_item(f.name, d.name, index, f"val/{d.name}/{f.name}", path=str(f))
-                      for f in images_in(d)]
+            files, links = images_in(d)
+            items += [_item(f.name, d.name, index, f"val/{d.name}/{f.name}", path=str(f)) for f in files]
+            rejected += [skip_entry(f.name, f"val/{d.name}/{f.name}", LINK) for f in links]
         return items
     labels = load_val_labels(root, labels_path)
+    files = []
     if layout == "extracted":
-        files = [(f.name, dict(path=str(f)), f"val/{f.name}") for f in sorted(val_dir.iterdir())
-                 if f.is_file() and is_image_name(f.name)]
+        for f in sorted(val_dir.iterdir()):
+            if f.is_symlink() and is_image_name(f.name):
+                rejected.append(skip_entry(f.name, f"val/{f.name}", LINK))
+            elif f.is_file() and is_image_name(f.name):
+                files.append((f.name, dict(path=str(f)), f"val/{f.name}"))
     else:
-        files = [(m.name, dict(path=str(root / VAL_TAR), offset=m.offset, size=m.size), f"{VAL_TAR}/{m.name}")
-                 for m in iter_tar(root / VAL_TAR) if is_image_name(m.name)]
+        for m in iter_tar(root / VAL_TAR):
+            if isinstance(m, Rejected):
+                rejected.append(skip_entry(m.name, f"{VAL_TAR}/{m.name}", m.reason))
+            elif is_image_name(m.name):
+                files.append((m.name, dict(path=str(root / VAL_TAR), offset=m.offset, size=m.size),
+                              f"{VAL_TAR}/{m.name}"))
     if not files:
         raise SourceError(f"no val images in {val_dir if layout == 'extracted' else root / VAL_TAR}")
     items = []

@@ -1,0 +1,149 @@
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
+
+from biggan.config.model import ModelConfig
+from biggan.models import build_generator
+from biggan.models.blocks import GBlock, make_cbn_factory
+from biggan.models.spectral import LayerFactory
+from biggan.models.upconv import up2_conv3x3
+
+
+def up(x: torch.Tensor) -> torch.Tensor:
+    return F.interpolate(x, scale_factor=2, mode="nearest")
+
+
+def reference(x, w, b):
+    return F.conv2d(up(x), w, b, padding=1)
+
+
+def summation_bound(x, w, b, g, dtype):
+    """Worst-case rounding bounds for y, dL/dx, dL/dw (L = <g, y>): 2 n eps sum|terms|.
+
+    Both implementations sum the same exact terms in a different order; each is within
+    n eps sum|terms| of the exact sum for n terms (Higham's gamma_n, n eps << 1). The sums of
+    |terms| are the reference evaluated on |x|, |w|, |b|, |g|.
+    """
+    xa, wa = x.detach().abs().requires_grad_(), w.detach().abs().requires_grad_()
+    ya = reference(xa, wa, None if b is None else b.detach().abs())
+    (ya * g.abs()).sum().backward()
+    B, C, H, W = x.shape
+    n_y, n_gx, n_gw = 9 * C + 1, 4 * 9 * w.shape[0], B * 4 * H * W   # terms per output element
+    eps = torch.finfo(dtype).eps
+    return tuple(2 * n * eps * a for n, a in ((n_y, ya.detach()), (n_gx, xa.grad), (n_gw, wa.grad)))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("shape", [(2, 3, 4, 4, 5), (1, 8, 5, 7, 2), (3, 16, 8, 8, 16), (2, 4, 1, 1, 3)])
+@pytest.mark.parametrize("bias", [True, False])
+def test_up2_conv3x3_equals_upsample_then_conv(shape, dtype, bias):
+    B, C, H, W, O = shape
+    gen = torch.Generator().manual_seed(sum(shape))
+    x = torch.randn(B, C, H, W, generator=gen, dtype=dtype, requires_grad=True)
+    w = torch.randn(O, C, 3, 3, generator=gen, dtype=dtype, requires_grad=True)
+    b = torch.randn(O, generator=gen, dtype=dtype, requires_grad=True) if bias else None
+    g = torch.randn(B, O, 2 * H, 2 * W, generator=gen, dtype=dtype)
+
+    got = up2_conv3x3(x, w, b)
+    got_gx, got_gw = torch.autograd.grad(got, (x, w), g)
+    want = reference(x, w, b)
+    want_gx, want_gw = torch.autograd.grad(want, (x, w), g)
+    tol_y, tol_gx, tol_gw = summation_bound(x, w, b, g, dtype)
+
+    assert got.shape == want.shape == (B, O, 2 * H, 2 * W)
+    assert ((got - want).abs() <= tol_y).all()
+    assert ((got_gx - want_gx).abs() <= tol_gx).all()
+    assert ((got_gw - want_gw).abs() <= tol_gw).all()
+    if bias:
+        (got_gb,) = torch.autograd.grad(up2_conv3x3(x, w, b), b, g)
+        assert torch.allclose(got_gb, g.sum((0, 2, 3)), rtol=0, atol=float(tol_gw.max()))
+
+
+def test_up2_conv3x3_bound_catches_a_wrong_kernel():
+    # the tolerance above is far below the size of a real mistake (w flipped: taps mis-summed)
+    gen = torch.Generator().manual_seed(0)
+    x, w = torch.randn(2, 8, 4, 4, generator=gen), torch.randn(5, 8, 3, 3, generator=gen)
+    g = torch.ones(2, 5, 8, 8)
+    tol_y = summation_bound(x, w, None, g, torch.float32)[0]
+    assert ((up2_conv3x3(x, w.flip(-1), None) - reference(x, w, None)).abs() > tol_y).any()
+
+
+def test_up2_conv3x3_under_bf16_autocast_matches_the_reference_dtype_and_values():
+    gen = torch.Generator().manual_seed(0)
+    x, w, b = torch.randn(2, 8, 4, 4, generator=gen), torch.randn(6, 8, 3, 3, generator=gen), torch.randn(6, generator=gen)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got, want = up2_conv3x3(x, w, b), reference(x, w, b)
+    assert got.dtype == want.dtype == torch.bfloat16
+    # both round inputs to bf16 (8 bits): a few units of bf16 eps, relative to the output scale
+    eps = torch.finfo(torch.bfloat16).eps
+    assert ((got.float() - want.float()).abs() <= 4 * eps * want.float().abs().max()).all()
+
+
+def test_up2_conv3x3_rejects_other_kernels():
+    with pytest.raises(ValueError, match=r"3x3 kernel.*\(4, 2, 5, 5\)"):
+        up2_conv3x3(torch.randn(1, 2, 4, 4), torch.randn(4, 2, 5, 5), None)
+
+
+def make_block(sn: bool, cin: int = 8, cout: int = 6) -> GBlock:
+    layers = LayerFactory(sn)
+    return GBlock(cin, cout, layers, make_cbn_factory(layers, 4, None, 1e-5, True))
+
+
+def test_gblock_convolves_at_the_low_resolution():
+    # FLOPs of the block's convs: conv1 as 4x4 taps per input pixel (not 3x3 per output
+    # pixel), conv_sc on the H x W input (not the 2H x 2W upsample), conv2 unchanged
+    B, C, O, H = 2, 8, 6, 4
+    block = make_block(sn=True, cin=C, cout=O)
+    x, vec = torch.randn(B, C, H, H), torch.randn(B, 4)
+    with FlopCounterMode(display=False) as counter:
+        block(x, None, vec)
+    convs = {str(op): n for op, n in counter.get_flop_counts()["Global"].items() if "conv" in str(op)}
+    assert sum(convs.values()) == 2 * B * (C * O * 16 * H * H + O * O * 9 * 4 * H * H + C * O * H * H)
+
+
+@pytest.mark.parametrize("sn", [True, False])
+def test_gblock_equals_upsample_then_convs(sn):
+    # fp32 (SN runs its power iteration in fp32). Tolerance n eps scale: n the most terms in
+    # one sum (a weight gradient sums over B x 2H x 2W pixels), scale the largest value of the
+    # kind compared (one scale for all gradients: conv1.bias feeds BN, its gradient is
+    # rounding noise around 0 on both sides)
+    torch.manual_seed(0)
+    block, twin = make_block(sn), make_block(sn)
+    twin.load_state_dict(block.state_dict())
+    B, C, H = 3, 8, 4
+    x, vec = torch.randn(B, C, H, H), torch.randn(B, 4)
+
+    got = block(x, None, vec)
+    h = F.relu(twin.bn1(x, None, vec))
+    h = twin.conv2(F.relu(twin.bn2(twin.conv1(up(h)), None, vec)))
+    want = h + twin.conv_sc(up(x))
+    got.square().sum().backward()
+    want.square().sum().backward()
+    n_eps = B * 4 * H * H * torch.finfo(torch.float32).eps
+    assert torch.allclose(got, want, rtol=0, atol=n_eps * want.abs().max().item())
+    scale = max(q.grad.abs().max().item() for q in twin.parameters())
+    for (name, p), q in zip(block.named_parameters(), twin.parameters()):
+        assert torch.allclose(p.grad, q.grad, rtol=0, atol=n_eps * scale), name
+
+
+def test_generator_output_equals_upsample_then_convs(monkeypatch):
+    # the whole G on the same weights (strict state_dict load: keys unchanged), fp32; output
+    # in [-1, 1], tolerance: the largest conv fan-in (9 x 16 channels) x eps
+    cfg = ModelConfig(resolution=32, ch=4, dim_z=20, n_classes=5, shared_dim=8, attention=[16])
+    torch.manual_seed(0)
+    G = build_generator(cfg)
+    torch.manual_seed(1)
+    twin = build_generator(cfg)
+    twin.load_state_dict(G.state_dict())
+    z, y = torch.randn(4, 20), torch.tensor([0, 1, 3, 4])
+    got = G(z, y)
+
+    def textbook(self, x, onehot, vec):
+        h = self.conv1(up(F.relu(self.bn1(x, onehot, vec))))
+        return self.conv2(F.relu(self.bn2(h, onehot, vec))) + self.conv_sc(up(x))
+
+    monkeypatch.setattr(GBlock, "forward", textbook)
+    want = twin(z, y)
+    assert torch.allclose(got, want, rtol=0, atol=9 * 16 * torch.finfo(torch.float32).eps)
+    assert not torch.equal(got, G(torch.randn(4, 20), y))   # the comparison is not vacuous

@@ -1,0 +1,141 @@
+"""Claims and the collapse study from synthetic run files: verdicts follow the stated tests."""
+import json
+from pathlib import Path
+
+import pytest
+
+from biggan.config import parse_params
+from biggan.report import claims
+from biggan.report.collapse_study import signatures, study_table
+from biggan.report.collect import RunRecord
+from biggan.train.outputs import write_csv
+
+DIGITS = {"source": {"kind": "digits"}, "resolution": 16}
+ROW = {"dataset": "d16", "model": {"shared": False, "hier": False}, "train": {"ortho": {"enabled": False}}}
+PARAMS = {
+    "datasets": {"d16": DIGITS},
+    "model": {"resolution": 16, "ch": 4, "dim_z": 12, "n_classes": 10, "shared_dim": 8, "attention": []},
+    "train": {"iterations": 500, "batch_size": 16, "num_workers": 1, "launcher": "local",
+              "collapse": {"warmup": 100, "sigma_factor": 2.0, "d_loss_jump": 3.0, "sigma_history": 4}},
+    "seeds": [0, 1, 2],
+    "variants": {
+        "b4": {**ROW, "paper_row": "t1:b512", "train": {"batch_size": 4, "ortho": {"enabled": False}}},
+        "b16": {**ROW, "paper_row": "t1:b2048"},
+        "wide": {**ROW, "paper_row": "t1:b2048_ch96", "model": {"ch": 6, "shared": False, "hier": False}},
+        "full": {"dataset": "d16", "tables": [1, 2], "paper_row": ["t1:b2048_ch96_ortho", "t2:biggan_128"]},
+    },
+    "collapse_study": {
+        "base": {"dataset": "d16"},
+        "r1": {"dataset": "d16", "train": {"r1_gamma": 10.0}},
+        "clamp": {"dataset": "d16", "train": {"sigma_clamp": {"mode": "fixed", "value": 1.0}}},
+    },
+}
+
+
+def sweep_rows(fid0: float, is0: float, interior: bool = True) -> list[dict]:
+    """A falling-threshold sweep: IS rising; FID dipping at 1.0 (interior) or rising from the start."""
+    dip = -3.0 if interior else 2.0
+    return [{"threshold": None, "fid": fid0, "is_mean": is0}, {"threshold": 2.0, "fid": fid0 + dip, "is_mean": is0 + 0.2},
+            {"threshold": 1.0, "fid": fid0 + dip / 2, "is_mean": is0 + 0.5},
+            {"threshold": 0.5, "fid": fid0 + 20, "is_mean": is0 + 0.9}]
+
+
+def record(params, variant: str, seed: int, fid: float, tmp: Path, section: str = "variants", **train) -> RunRecord:
+    spec = params.run(variant, seed)
+    rows = sweep_rows(fid, 5.0 + seed * 0.1)
+    summary = {"no_trunc": {"fid": fid, "is": 5.0}, "min_fid": {"fid": fid - 3, "is": 5.2}}
+    t = {"fid_best": fid, "is_at_fid_best": 5.0, "collapsed": False, "collapse_iteration": None, "stable_to": 500,
+         "itr": 500, "iterations_done": 500, "params_m": 0.04, **train}
+    path = tmp / variant / f"s{seed}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(t))
+    return RunRecord(spec, t, summary if section == "variants" else {}, rows if section == "variants" else [],
+                     path, None)
+
+
+@pytest.fixture
+def params():
+    return parse_params(PARAMS)
+
+
+def groups_with(params, tmp_path, fids: dict[str, list[float]]):
+    return {v: [record(params, v, s, f, tmp_path) for s, f in enumerate(fs)] for v, fs in fids.items()}
+
+
+def test_batch_and_width_reproduced_when_the_gap_exceeds_the_spread(params, tmp_path):
+    g = groups_with(params, tmp_path, {"b4": [150, 160, 155], "b16": [80, 85, 90], "wide": [45, 47, 44],
+                                       "full": [50, 52, 51]})
+    by = {c["id"]: c for c in claims.claims(g, {})}
+    assert by["batch"]["verdict"] == "reproduced" and "2 SE" in by["batch"]["test"]
+    assert by["width"]["verdict"] == "reproduced"
+
+
+def test_a_gap_inside_the_spread_is_inconclusive_and_a_reversed_one_not_reproduced(params, tmp_path):
+    g = groups_with(params, tmp_path, {"b4": [50, 140, 100], "b16": [60, 62, 58], "wide": [95, 99, 97],
+                                       "full": [50, 52, 51]})
+    by = {c["id"]: c for c in claims.claims(g, {})}
+    assert by["batch"]["verdict"] == "inconclusive"
+    assert by["width"]["verdict"] == "not reproduced"          # the wide model is worse, beyond 2 SE
+
+
+def test_truncation_claims_read_each_runs_curve(params, tmp_path):
+    g = groups_with(params, tmp_path, {"full": [50, 52, 51]})
+    by = {c["id"]: c for c in claims.claims(g, {})}
+    assert by["truncation_is"]["verdict"] == "reproduced"
+    assert by["truncation_fid"]["verdict"] == "reproduced"     # min at 2.0 on every run, gain 3 each
+    for runs in g.values():
+        for r in runs:
+            r.sweep_rows[:] = sweep_rows(50, 5, interior=False)
+    by = {c["id"]: c for c in claims.claims(g, {})}
+    assert by["truncation_fid"]["verdict"] == "not reproduced"
+
+
+def write_history(rec: RunRecord, d_loss: list[tuple[int, float]], sigma: list[tuple[int, float]]) -> None:
+    stem = rec.train_path.with_suffix("")
+    write_csv(Path(f"{stem}.losses.csv"), [{"iteration": t, "d_loss": v} for t, v in d_loss], ["iteration", "d_loss"])
+    write_csv(Path(f"{stem}.sigma0.csv"), [{"iteration": t, "G/linear": v, "D/linear": 1.0} for t, v in sigma],
+              ["iteration"])
+
+
+def collapsed_run(params, variant, seed, tmp, at=300):
+    r = record(params, variant, seed, 200.0, tmp, section="collapse_study", collapsed=True, collapse_iteration=at,
+               collapse_rule="d_loss_jump", stable_to=None, itr=at)
+    write_history(r, [(t, 0.1 if t <= at else 2.0) for t in range(10, 501, 10)],
+                  [(t, 1.5 if t <= at else 5.0) for t in range(0, 501, 25)])
+    return r
+
+
+def stable_run(params, variant, seed, tmp, fid=260.0):
+    r = record(params, variant, seed, fid, tmp, section="collapse_study")
+    write_history(r, [(t, 0.8) for t in range(10, 501, 10)], [(t, 1.4) for t in range(0, 501, 25)])
+    return r
+
+
+def test_collapse_signatures_and_the_study_claims(params, tmp_path):
+    study = {"base": [collapsed_run(params, "base", s, tmp_path, 300 + 10 * s) for s in range(3)],
+             "r1": [stable_run(params, "r1", s, tmp_path, 260.0 + s) for s in range(3)],
+             "clamp": [collapsed_run(params, "clamp", s, tmp_path) for s in range(3)]}
+    sig = signatures(study["base"][0])
+    assert sig["sigma_before"] == pytest.approx(1.5) and sig["sigma_after"] == pytest.approx(5.0)
+    assert sig["d_loss_before"] == pytest.approx(0.1) and sig["d_loss_after"] == pytest.approx(2.0)
+    by = {c["id"]: c for c in claims.collapse_claims(study, {})}
+    assert by["collapse"]["verdict"] == "reproduced"
+    assert by["r1"]["verdict"] == "reproduced"            # every baseline seed collapses, no R1 seed does
+    assert by["r1_cost"]["verdict"] == "reproduced"       # best FID 261 vs 200: a cost beyond 2 SE
+    assert by["clamp"]["verdict"] == "reproduced"
+    t = study_table(study)
+    assert [r["Collapsed"] for r in t.rows] == ["3/3", "0/3", "3/3"] and t.rows[0]["Rule(s)"] == "d_loss_jump"
+    # the same collapses without G's spectra exploding: the collapse claim no longer holds in full
+    for r in study["base"]:
+        write_history(r, [(t, 0.1 if t <= 300 else 2.0) for t in range(10, 501, 10)],
+                      [(t, 1.5) for t in range(0, 501, 25)])
+    assert {c["id"]: c for c in claims.collapse_claims(study, {})}["collapse"]["verdict"] == "inconclusive"
+
+
+def test_ortho_amenable_uses_fisher(params, tmp_path):
+    g = groups_with(params, tmp_path, {"b16": [80, 85, 90], "full": [50, 52, 51]})
+    for r in g["b16"]:
+        r.sweep_rows[:] = sweep_rows(80, 5, interior=False)
+    c = claims.ortho_claim(g)
+    assert "3/3 models with ortho" in c["measured"] and "0/3 without" in c["measured"]
+    assert c["data"]["p_more"] == pytest.approx(0.05) and c["verdict"] == "inconclusive"   # 1/20: not < 0.05

@@ -1,0 +1,66 @@
+"""`python -m biggan.train.ray_cluster -- CMD`: one Ray head for a whole `dvc repro`, what it
+listens on, its token file, and that nothing outlives it."""
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.conftest import REPO_ROOT, ray_test_env
+
+pytestmark = pytest.mark.slow
+
+PROBE = """
+import json, os, psutil, ray
+ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=False)
+node = ray.nodes()[0]
+listening = []
+for c in psutil.net_connections("inet"):
+    if c.status != psutil.CONN_LISTEN or c.pid is None:
+        continue
+    try:
+        cmd = " ".join(psutil.Process(c.pid).cmdline())
+    except psutil.Error:
+        continue
+    if os.environ["RAY_TMPDIR"] in cmd or "ray" in cmd.split("/")[-1] or "raylet" in cmd or "gcs_server" in cmd:
+        listening.append([c.laddr.ip, c.laddr.port, cmd[:80]])
+import subprocess, sys
+gcs = ray.get_runtime_context().gcs_address
+bad = subprocess.run([sys.executable, "-c", f"import ray; ray.init(address={gcs!r})"], capture_output=True,
+                     text=True, timeout=120, env={**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": "0" * 64})
+print("PROBE " + json.dumps({"node_ip": node["NodeManagerAddress"], "listening": listening,
+                             "cpus": ray.cluster_resources().get("CPU"), "bad_token_rc": bad.returncode,
+                             "bad_token_err": bad.stderr[-6000:]}))
+raise SystemExit(7)
+"""
+
+
+def test_command_runs_beside_a_private_head_node_that_is_stopped_after(tmp_path):
+    temp = f"/tmp/ray_c{os.getpid()}"
+    env = {**os.environ, **ray_test_env(), "RAY_TMPDIR": temp, "HOME": str(tmp_path)}
+    env.pop("RAY_ADDRESS", None)
+    r = subprocess.run([sys.executable, "-m", "biggan.train.ray_cluster", "--num-cpus", "2", "--",
+                        sys.executable, "-c", PROBE], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                       timeout=300)
+    try:
+        assert r.returncode == 7, r.stdout[-3000:] + r.stderr[-3000:]          # the command's own status
+        (line,) = [x for x in r.stdout.splitlines() if x.startswith("PROBE ")]
+        probe = json.loads(line[len("PROBE "):])
+        assert probe["cpus"] == 2
+        # Ray 2.60 cannot bind loopback only (README): its gRPC servers listen on every interface
+        # and a few agents on the node's address, so token authentication must hold the door.
+        ips = {ip for ip, _, _ in probe["listening"]}
+        assert ips and ips <= {"127.0.0.1", "0.0.0.0", "::", probe["node_ip"]}, probe["listening"]
+        assert probe["bad_token_rc"] != 0 and "InvalidAuthToken" in probe["bad_token_err"], probe["bad_token_err"]
+        token = Path(tmp_path) / ".ray" / "auth_token"
+        assert token.is_file() and stat.S_IMODE(token.stat().st_mode) == 0o600
+    finally:
+        left = [p for p in psutil.process_iter(["cmdline"]) if temp in " ".join(p.info["cmdline"] or [])]
+        for p in left:
+            p.kill()
+        subprocess.run(["rm", "-rf", temp])
+    assert not left, "Ray processes outlived the command"
