@@ -18,6 +18,8 @@ import threading
 import time
 from pathlib import Path
 
+import shutil
+
 import pytest
 import yaml
 
@@ -182,3 +184,19 @@ def test_metrics_plots_and_an_experiment_work_on_the_pipeline(repo):
     summary = load(repo / "metrics/train/jft/s0.json")
     assert summary["iterations_done"] == 25 and load(repo / "metrics/train/full/s0.json")["iterations_done"] != 25
     assert "jft25" in run_dvc(repo, "exp", "show", "--md").stdout
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None,
+                    reason="needs chromium for the headless check (Debian: apt-get install -y chromium)")
+def test_plots_page_renders_offline_in_a_headless_browser(repo, tmp_path):
+    """dvc_plots/index.html drawn by a real browser with no network: vega comes from the page."""
+    run_dvc(repo, "plots", "show")
+    page = (repo / "dvc_plots/index.html").as_uri()
+    png = tmp_path / "plots.png"
+    args = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1400,2400",
+            "--proxy-server=127.0.0.1:9", "--virtual-time-budget=15000"]          # nothing outside is reachable
+    subprocess.run(args + [f"--screenshot={png}", page], capture_output=True, timeout=120)
+    dom = subprocess.run(args + ["--dump-dom", page], capture_output=True, text=True, timeout=120).stdout
+    assert png.is_file() and png.stat().st_size > 10_000
+    # every plot became a rendered vega view (a canvas or an svg inside its div)
+    assert dom.count('class="vega-embed') >= 4 and ("<canvas" in dom or "<svg" in dom), dom[:2000]

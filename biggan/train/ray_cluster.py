@@ -2,11 +2,13 @@
 
     python -m biggan.train.ray_cluster [--num-cpus N] -- dvc repro
 
-Starts a head node (`ray start --head`, no dashboard, usage stats off, session files under
-RAY_TMPDIR or the system temp dir), makes its token file private, runs the command with
-RAY_ADDRESS=auto (train stages join it: biggan.train.ray_trainer.ensure_ray), and stops the
-node afterwards, also when the command fails or is interrupted. If RAY_ADDRESS is already
-set, the command simply runs against that cluster. Exit status: the command's.
+Starts a head node (`ray start --head --block` as a child of this process: no dashboard,
+usage stats off, session files under RAY_TMPDIR or the system temp dir), makes its token file
+private, runs the command with RAY_ADDRESS set to it (train stages join it:
+biggan.train.ray_trainer.ensure_ray), and stops the node afterwards, also when the command
+fails or is interrupted. Ray's worker processes are not reaped through this process, so
+`/usr/bin/time` on it undercounts their CPU time: measure the machine's (BENCHMARKS.md). If RAY_ADDRESS is already set, the command simply runs against that cluster. Exit
+status: the command's.
 
 Ray 2.60 binds its gRPC servers to all interfaces (there is no loopback-only option) and
 guards them with token authentication, which stays on.
@@ -15,9 +17,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 
@@ -26,21 +32,51 @@ def _ray_bin() -> str:
     return str(here) if here.exists() else (shutil.which("ray") or "ray")
 
 
-def start(num_cpus: int, env: dict[str, str]) -> None:
+def start(num_cpus: int, env: dict[str, str], timeout: float = 180) -> tuple[subprocess.Popen, str]:
+    """`ray start --head --block` in a session of its own; -> (its process, the node's address)
+    once it is up. The command gets that address, not "auto": another Ray node on the machine
+    (a test session's, a user's) must not be the one it joins."""
     from biggan.train.ray_trainer import private_token
 
     if private_token() is None:              # `ray start` with token auth needs one; made here, 0600
         subprocess.run([_ray_bin(), "get-auth-token", "--generate"], env=env, capture_output=True, check=True)
         private_token()
-    cmd = [_ray_bin(), "start", "--head", f"--num-cpus={num_cpus}", "--include-dashboard=false",
-           "--disable-usage-stats", "--port=0", "--node-ip-address=127.0.0.1"]
-    p = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    if p.returncode != 0:
-        raise RuntimeError(f"`{' '.join(cmd)}` failed ({p.returncode}):\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}")
+    cmd = [_ray_bin(), "start", "--head", "--block", f"--num-cpus={num_cpus}", "--include-dashboard=false",
+           "--disable-usage-stats", "--port=0"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    for line in proc.stdout:                 # up, then the address to join it ("--address='ip:port'")
+        lines.append(line)
+        if re.search(r"--address='[^']+'", line) or time.monotonic() > deadline:
+            break
+    threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()   # keep draining
+    if proc.poll() is not None or not any("Ray runtime started" in x for x in lines):
+        stop(proc)
+        raise RuntimeError(f"`{' '.join(cmd)}` did not start:\n{''.join(lines)[-3000:]}")
+    found = re.search(r"--address='([^']+)'", "".join(lines))
+    if found is None:
+        stop(proc)
+        raise RuntimeError(f"`ray start` did not print the node's address:\n{''.join(lines)[-3000:]}")
+    return proc, found.group(1)
 
 
-def stop(env: dict[str, str]) -> None:
-    subprocess.run([_ray_bin(), "stop", "--force"], env=env, capture_output=True, text=True)
+def stop(proc: subprocess.Popen) -> None:
+    """SIGTERM to `ray start --block`, which stops the node's processes; then SIGKILL to whatever
+    is left in its process group. Never `ray stop`: that would stop every Ray node on the machine."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    if proc.poll() is None:
+        proc.wait(30)
 
 
 def run(command: list[str], num_cpus: int | None = None) -> int:
@@ -50,16 +86,16 @@ def run(command: list[str], num_cpus: int | None = None) -> int:
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token", **RAY_TRAIN_TUNING}
     if env.get("RAY_ADDRESS"):
         return subprocess.call(command, env=env)
-    start(num_cpus or os.cpu_count() or 1, env)
+    node, address = start(num_cpus or os.cpu_count() or 1, env)
     try:
         private_token()
         print(f"ray_cluster: a Ray head node with {num_cpus or os.cpu_count()} CPUs is up; running "
               f"{' '.join(command)}", flush=True)
-        return subprocess.call(command, env={**env, "RAY_ADDRESS": "auto"})
+        return subprocess.call(command, env={**env, "RAY_ADDRESS": address})
     except KeyboardInterrupt:
         return 130
     finally:
-        stop(env)
+        stop(node)
 
 
 def main(argv: list[str] | None = None) -> int:

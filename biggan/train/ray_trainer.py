@@ -42,7 +42,10 @@ from biggan.train.loop import run_loop
 # callbacks, no preemption-watcher actor, and the controller polls workers every 0.5 s instead
 # of 2 s (fit() returns sooner; a checkpoint can be lost only if reported < ~0.5 s before a crash).
 RAY_TRAIN_TUNING = {"RAY_TRAIN_METRICS_ENABLED": "0", "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0",
-                    "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.5"}
+                    "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.5",
+                    # runs queued behind others on a busy cluster wait for their CPUs instead of
+                    # failing after Ray's default 60 s (WorkerGroupStartupTimeoutError)
+                    "RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S": "3600"}
 
 
 class RayConnectionError(RuntimeError):
