@@ -24,7 +24,7 @@ Outputs (the JSON last, each file written to a temporary name and renamed), per 
                                   {threshold, fid, is}; threshold null = untruncated), valid_is_real,
                                   bn_stats, standing_passes, standing_batch_size (null with running
                                   statistics), num_samples, sweep_seed, thresholds,
-                                  feature_net, model_dir, model_iteration, timing (per point:
+                                  feature_net, pr_features (precision/recall's feature space), model_dir, model_iteration, timing (per point:
                                   threshold, generation_s, standing_s, features_s, metrics_s,
                                   wall_s), wall_s
 and, after every seed, <scores>/sweep-<variant>.json: the Table 2 numbers as means over the
@@ -124,6 +124,7 @@ def run(args: argparse.Namespace) -> Path:
                **sweep.summarize(rows, valid_is), "valid_is_real": valid_is,
                "bn_stats": scfg.bn_stats, **standing, "num_samples": scfg.num_samples, "sweep_seed": scfg.seed,
                "thresholds": [r["threshold"] for r in rows], "feature_net": scorer.net.name,
+               "pr_features": scorer.pr_space,
                "model_dir": str(model_dir), "model_iteration": doc.get("iteration"),
                "timing": sweep.timings(rows), "wall_s": round(time.perf_counter() - t_start, 3)}
     path = write_json(out / f"{name}.json", summary)

@@ -160,8 +160,11 @@ def table2(groups: dict[str, list[RunRecord]], real: dict[str, dict]) -> Table:
                        "Paper: No truncation": paper_pair(p, "no_trunc"), "Paper: Min FID": paper_pair(p, "min_fid"),
                        "Paper: Valid IS": paper_pair(p, "valid_is"), "Paper: Max IS": paper_pair(p, "max_is")})
         t.data.append({**row_doc(variant, runs, r0, 2, p), **doc, "real_val_is": val.get("val_is_mean")})
+    spaces = sorted({r.sweep.get("pr_features") or "n/a" for _, runs, _, _ in variants_of(groups, 2) for r in runs})
     t.notes = ["Each cell: FID / IS (mean ± sample std over seeds) @ truncation threshold(s) (the thresholds "
                "chosen per seed).",
+               f"Precision/recall of every sweep point (metrics/sweep/<variant>/s<seed>.csv) are measured in the "
+               f"feature space {', '.join(spaces)} (eval.pr_features; the published metric uses VGG-16 fc2).",
                "Valid IS: the threshold whose IS is closest to the IS of the real validation images of the "
                "model's dataset (column 'Real val IS').",
                "Truncation: z resampled until every |z_i| <= threshold (the paper's convention).",

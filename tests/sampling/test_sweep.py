@@ -14,7 +14,7 @@ from stages import sweep as sweep_stage
 from tests.sampling.conftest import write_params
 
 SUMMARY_KEYS = {"variant", "seed", "dataset", *ENTRIES, "valid_is_real", "bn_stats", "standing_passes",
-                "standing_batch_size", "num_samples", "sweep_seed", "thresholds", "feature_net", "model_dir",
+                "standing_batch_size", "num_samples", "sweep_seed", "thresholds", "feature_net", "pr_features", "model_dir",
                 "model_iteration", "timing", "wall_s"}
 
 
@@ -103,7 +103,7 @@ def test_stage_end_to_end_and_errors(tmp_path, model_dir, eval_root, capsys):
     assert [r["truncated"] for r in table] == ["False", "True", "True"]
     assert {r["n"] for r in table} == {"200"}
     s = json.loads((out / "tiny" / "s0.json").read_text())
-    assert set(s) == SUMMARY_KEYS
+    assert set(s) == SUMMARY_KEYS and s["pr_features"] == s["feature_net"]      # eval.pr_features: scorer
     assert (s["variant"], s["seed"], s["dataset"], s["num_samples"], s["bn_stats"]) == ("tiny", 0, "d16", 200,
                                                                                          "standing")
     assert s["thresholds"] == [None, 1.0, 0.5] and [t["threshold"] for t in s["timing"]] == s["thresholds"]
