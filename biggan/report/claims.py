@@ -169,7 +169,7 @@ def collapse_claims(study: Groups, groups: Groups) -> list[dict]:
         sigs = [signatures(r) for r in rs]
         col = [bool(r.train.get("collapsed")) for r in rs]
         sig_ok = [s["sigma_ratio"] is not None and s["sigma_ratio"] >= cfg.sigma_factor for s in sigs]
-        d_ok = [s["d_loss_ratio"] is not None and s["d_loss_ratio"] >= cfg.d_loss_jump for s in sigs]
+        d_ok = [d_loss_jumped(s, cfg) for s in sigs]
         verdict = (REPRODUCED if len(rs) >= stats.MIN_SEEDS and all(col) and all(sig_ok) and all(d_ok)
                    else NOT_REPRODUCED if not any(col) else INCONCLUSIVE)
         itrs = [r.train.get("collapse_iteration") for r in rs]
@@ -177,15 +177,25 @@ def collapse_claims(study: Groups, groups: Groups) -> list[dict]:
                           f"{v}: collapsed {sum(col)}/{len(rs)} (iterations {itrs}, rules "
                           f"{[r.train.get('collapse_rule') for r in rs]}); G sigma0 x"
                           f"{', x'.join(_f(s['sigma_ratio']) for s in sigs)}; D loss x"
-                          f"{', x'.join(_f(s['d_loss_ratio']) for s in sigs)} around the collapse",
+                          f"{', x'.join(_f(s['d_loss_ratio']) for s in sigs)} around the collapse "
+                          f"({_f(sigs[0]['d_loss_before'])} -> {_f(sigs[0]['d_loss_after'])} on seed {rs[0].spec.seed})",
                           f"every seed (>= {stats.MIN_SEEDS}) collapses, and around each collapse G's max sigma0 "
-                          f"rises >= {cfg.sigma_factor:g}x its recent median and D's loss >= "
-                          f"{cfg.d_loss_jump:g}x its recent minimum (the detector's thresholds)",
+                          f"rises >= {cfg.sigma_factor:g}x its recent median and D's loss passes the detector's jump rule "
+                          f"(>= {cfg.d_loss_jump:g}x and +{cfg.d_loss_margin:g} over its recent minimum, "
+                          f"level >= {cfg.d_loss_level:g})",
                           verdict, {"variant": v, "collapsed": col, "signatures": sigs}))
     out += _r1_claims(study, base)
     out.append(_clamp_claim(study))
     out.append(_earlier_claim(groups))
     return out
+
+
+def d_loss_jumped(sig: dict, cfg) -> bool:
+    """D's loss around a collapse, judged by the detector's own rule (biggan.train.collapse)."""
+    before, after = sig["d_loss_before"], sig["d_loss_after"]
+    if before is None or after is None:
+        return False
+    return after >= cfg.d_loss_jump * before and after - before >= cfg.d_loss_margin and after >= cfg.d_loss_level
 
 
 def _f(x) -> str:

@@ -139,3 +139,12 @@ def test_ortho_amenable_uses_fisher(params, tmp_path):
     c = claims.ortho_claim(g)
     assert "3/3 models with ortho" in c["measured"] and "0/3 without" in c["measured"]
     assert c["data"]["p_more"] == pytest.approx(0.05) and c["verdict"] == "inconclusive"   # 1/20: not < 0.05
+
+
+def test_d_loss_signature_uses_the_detectors_whole_rule():
+    from biggan.config.train import CollapseConfig
+
+    cfg = CollapseConfig(d_loss_jump=1.0, d_loss_margin=1.5, d_loss_level=1.8)
+    assert claims.d_loss_jumped({"d_loss_before": 0.01, "d_loss_after": 2.0}, cfg)
+    assert not claims.d_loss_jumped({"d_loss_before": 0.01, "d_loss_after": 1.2}, cfg)   # ratio alone: 120x
+    assert not claims.d_loss_jumped({"d_loss_before": None, "d_loss_after": 2.0}, cfg)
