@@ -1,7 +1,8 @@
 """DVC stage: the results tables and figures from every run's metrics.
 
     python -m stages.tables --params params.yaml [--train-metrics metrics/train] \
-        [--sweep-metrics metrics/sweep] [--refstats data/refstats] [--out results]
+        [--study-metrics metrics/collapse] [--sweep-metrics metrics/sweep] \
+        [--refstats data/refstats] [--out results]
 
 Writes <out>/table{1,2,3}.md and .csv (the paper's columns, the published numbers beside
 ours), <out>/collapse.md and .csv (the collapse study), <out>/claims.md and .json (each of
@@ -18,7 +19,8 @@ import sys
 from pathlib import Path
 
 
-def run(params_path: str, train_dir: str, sweep_dir: str, refstats: str, out: str) -> dict:
+def run(params_path: str, train_dir: str, sweep_dir: str, refstats: str, out: str,
+        study_dir: str = "metrics/collapse") -> dict:
     from biggan.config import load_params
     from biggan.report import claims as claims_mod
     from biggan.report import figures
@@ -31,15 +33,14 @@ def run(params_path: str, train_dir: str, sweep_dir: str, refstats: str, out: st
 
     params = load_params(params_path)
     groups = collect(params, Path(train_dir), Path(sweep_dir))
-    study = collect_study(params, Path(train_dir))
+    study = collect_study(params, Path(study_dir))
     real, real_src = {}, {}
     for ds in sorted({runs[0].spec.dataset_name for runs in groups.values()}):
         real[ds], real_src[ds] = real_scores(Path(refstats), ds)
     tables = [table1(groups), table2(groups, real), table3(groups, real), study_table(study)]
     out_dir = Path(out)
     figures.truncation_curves(groups, out_dir / "truncation_curves.png")
-    figures.sigma0_figure({**groups, **study}, Path(train_dir), out_dir / "sigma0.png",
-                          variant=next(iter(study), None))
+    figures.sigma0_figure({**groups, **study}, out_dir / "sigma0.png", variant=next(iter(study), None))
     paths = write_plot_data(groups, study, out_dir / "plots")
     found = claims_mod.claims(groups, study)
     paths["claims.md"] = write_text(out_dir / "claims.md", claims_mod.markdown(found))
@@ -65,12 +66,13 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     p.add_argument("--train-metrics", default="metrics/train")
+    p.add_argument("--study-metrics", default="metrics/collapse")
     p.add_argument("--sweep-metrics", default="metrics/sweep")
     p.add_argument("--refstats", default="data/refstats")
     p.add_argument("--out", default="results")
     a = p.parse_args(argv)
     try:
-        run(a.params, a.train_metrics, a.sweep_metrics, a.refstats, a.out)
+        run(a.params, a.train_metrics, a.sweep_metrics, a.refstats, a.out, a.study_metrics)
     except (ConfigError, MissingRunOutput) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -1,19 +1,24 @@
 """DVC stage: train every seed of one variant of params.yaml on Ray Train, tracked in MLflow.
 
     python -m stages.train --params params.yaml --variant NAME [--seed N ...]
+    python -m stages.train --params params.yaml --study          (every collapse_study: entry)
         [--models models] [--metrics-dir metrics/train] [--scores metrics/scores]
-        [--shards data/shards] [--storage checkpoints/train] [--no-tracking]
+        [--shards data/shards] [--storage checkpoints/train] [--jobs N] [--no-tracking]
 
 The seeds (default: the variant's `seeds`, else the top-level `seeds`) train at once: one Ray
-Train run each on one Ray instance (RAY_ADDRESS's cluster, else a local one), sharing its CPUs;
-`launcher: local` trains them one after the other in this process.
+Train run each on one Ray instance (RAY_ADDRESS's cluster, else a local one), sharing its CPUs,
+at most --jobs at a time (default: all of them when at most one per CPU plus one, else one
+per CPU; the others wait for a free slot);
+`launcher: local` trains them one after the other in this process. `--study` trains every
+seed of every configuration of the collapse study at once: one experiment, one stage, Ray's
+start-up paid once and both cores busy to its end.
 
 Inputs: <shards>/<dataset>/train (shard stage); with train.evaluate also the feature_net
 and ref_stats stages' outputs. Outputs, per seed N (biggan.train.outputs):
     <models>/<variant>/sN/G_ema.pt, model.json
     <metrics-dir>/<variant>/sN.json (the run's whole summary), sN.losses.csv, sN.sigma0.csv, sN.evals.csv
-and, written last, <scores>/train-<variant>.json: the small numeric summary DVC shows as
-metrics (means over the seeds). Checkpoints live under <storage>/<variant>-s<seed>-<hash>/:
+and, written last, <scores>/train-<variant>.json (with --study: <scores>/collapse/<configuration>.json):
+the small numeric summary DVC shows as metrics (means over the seeds). Checkpoints live under <storage>/<variant>-s<seed>-<hash>/:
 re-running after a kill resumes there. Exit status: 0 done (a collapsed run is a result),
 1 a seed failed (the others' outputs are written), 2 bad params, missing inputs, or tracking
 store / Ray cluster unreachable.
@@ -29,13 +34,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m stages.train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
-    p.add_argument("--variant", required=True, help="a key of the variants: or collapse_study: section")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--variant", help="a key of the variants: or collapse_study: section")
+    which.add_argument("--study", action="store_true", help="every configuration of collapse_study:, at once")
     p.add_argument("--seed", type=int, action="append", help="train only these seeds (repeatable)")
     p.add_argument("--models", default="models", help="model root (default: models)")
     p.add_argument("--metrics-dir", default="metrics/train", help="per-run histories (default: metrics/train)")
     p.add_argument("--scores", default="metrics/scores", help="DVC metrics files (default: metrics/scores)")
     p.add_argument("--shards", default="data/shards", help="shard root (default: data/shards)")
     p.add_argument("--storage", default="checkpoints/train", help="checkpoint root (default: checkpoints/train)")
+    p.add_argument("--jobs", type=int, help="runs trained at once (default: all when at most one per CPU of the "
+                                            "Ray cluster plus one, else one per CPU); the others wait for a free slot")
     p.add_argument("--no-tracking", action="store_true", help="no MLflow runs")
     return p.parse_args(argv)
 
@@ -61,19 +70,25 @@ def main(argv: list[str] | None = None) -> int:
     from biggan.train.run import default_data, train_seeds
 
     args = parse_args(argv)
+    if args.jobs is not None and args.jobs < 1:
+        print(f"error: --jobs {args.jobs}: at least 1 run at a time", file=sys.stderr)
+        return 2
     root = Path.cwd()
     try:
         params = load_params(args.params)
-        seeds = args.seed or params.seeds_of(args.variant)
-        specs = [params.run(args.variant, s) for s in seeds]
+        names = list(params.collapse_study) if args.study else [args.variant]
+        if not names:
+            raise ConfigError(args.params, ["collapse_study: is empty; --study has nothing to train"])
+        specs = [params.run(v, s) for v in names for s in (args.seed or params.seeds_of(v))]
         for spec in specs:                       # every input checked before any run starts
             default_data(spec, root / args.shards)
             check_num_classes(root / args.shards / spec.dataset_name / "train", spec.model.n_classes,
-                              f"variants.{spec.variant}.model.n_classes", args.params)
-        stage = os.environ.get("DVC_STAGE") or f"train {args.variant}"
+                              f"{'collapse_study' if args.study else 'variants'}.{spec.variant}.model.n_classes",
+                              args.params)
+        stage = os.environ.get("DVC_STAGE") or ("collapse" if args.study else f"train {args.variant}")
         outcomes = train_seeds(specs, root=root, storage=root / args.storage,
                                data=lambda spec: default_data(spec, root / args.shards),
-                               tracking=not args.no_tracking, stage=stage)
+                               tracking=not args.no_tracking, stage=stage, jobs=args.jobs)
     except KeyError as e:
         print(f"error: {e.args[0]}", file=sys.stderr)
         return 2
@@ -85,15 +100,19 @@ def main(argv: list[str] | None = None) -> int:
     unavailable = [o for _, o in failed if isinstance(o, (FileNotFoundError, TrackingUnavailable,
                                                           RayConnectionError))]
     for out in done:
-        write_stage_outputs(out, root / args.models / args.variant / f"s{out.spec.seed}",
-                            root / args.metrics_dir / args.variant, f"s{out.spec.seed}")
+        v = out.spec.variant
+        write_stage_outputs(out, root / args.models / v / f"s{out.spec.seed}", root / args.metrics_dir / v,
+                            f"s{out.spec.seed}")
         print(_line(out))
     for spec, e in failed:
         print(f"error: {spec.run_name}: {type(e).__name__}: {e}", file=sys.stderr)
     if failed:
         return 2 if len(unavailable) == len(failed) else 1
-    path = write_scores(root / args.scores / f"train-{args.variant}.json", [o.summary for o in done])
-    print(f"{args.variant}: {len(done)} seed(s) trained; wrote {path}")
+    scores = root / args.scores / "collapse" if args.study else root / args.scores
+    for v in names:
+        path = scores / (f"{v}.json" if args.study else f"train-{v}.json")
+        write_scores(path, [o.summary for o in done if o.spec.variant == v])
+        print(f"{v}: {sum(o.spec.variant == v for o in done)} seed(s) trained; wrote {path}")
     return 0
 
 

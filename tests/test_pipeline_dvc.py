@@ -87,7 +87,8 @@ def test_claims_and_collapse_study_come_from_the_runs(repo):
     assert {c["id"]: c["verdict"] for c in claims}["batch"] == "inconclusive"
     col = load(repo / "results/tables.json")["tables"]["collapse"]["rows"]
     (row,) = col
-    unstable = load(repo / "metrics/train/unstable/s0.json")
+    unstable = load(repo / "metrics/collapse/unstable/s0.json")
+    assert load(repo / "metrics/scores/collapse/unstable.json")["collapsed"] == int(unstable["collapsed"])
     assert row["variant"] == "unstable" and row["collapsed"] == [unstable["collapsed"]]
     assert row["collapse_iterations"] == [unstable["collapse_iteration"]]
     assert "tiny unstable" in (repo / "results/collapse.md").read_text()

@@ -114,6 +114,8 @@ class Params(Strict):
                 problems.append(f"{name!r}: names of datasets and variants use letters, digits and _")
         for name in set(self.variants) & set(self.collapse_study):
             problems.append(f"collapse_study.{name}: the name is also a key of variants: (runs are named by it)")
+        if "collapse" in self.variants:
+            problems.append("variants.collapse: the name is taken (models/collapse holds the collapse study)")
         base_model = self.model.model_dump()
         base_train = self.train.model_dump()
         for name, (section, v) in self._all_variants().items():

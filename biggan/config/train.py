@@ -56,7 +56,8 @@ class CollapseConfig(Strict):
     sigma_history: PositiveInt = 4       # ... last this many spectrum checks
     fid_factor: NonNegativeFloat = 2.0   # FID above factor x its best ...
     fid_patience: NonNegativeInt = 2     # ... for this many consecutive evaluations
-    stop: bool = True                    # stop training early once collapsed
+    stop: bool = True                    # stop training early once collapsed ...
+    stop_after: NonNegativeInt = 0       # ... this many iterations after the detection (what follows it)
 
 
 class TrainConfig(Strict):

@@ -6,7 +6,8 @@
     metrics/sweep/<variant>/s<seed>.csv     every sweep point (the truncation curves)
     data/refstats/<dataset>/metrics.json    IS/FID of the real validation images
 
-The collapse study's runs (`collapse_study:`) have train files only.
+The collapse study's runs (`collapse_study:`, the collapse stage) have train files only, in the
+same layout under metrics/collapse/<configuration>/.
 
 Every number in a table is taken from one of these files, and the file is named in the
 table's JSON (`sources`), so each cell can be traced to the run that produced it.
@@ -92,12 +93,13 @@ def collect(params: Params, train_dir: Path, sweep_dir: Path) -> dict[str, list[
     return out
 
 
-def collect_study(params: Params, train_dir: Path) -> dict[str, list[RunRecord]]:
-    """The collapse study's runs: variant -> its runs, train files only."""
+def collect_study(params: Params, study_dir: Path) -> dict[str, list[RunRecord]]:
+    """The collapse study's runs (the collapse stage's files under `study_dir`): variant -> its
+    runs, train files only."""
     out: dict[str, list[RunRecord]] = {}
     for spec in params.runs("collapse_study"):
-        tp = run_file(train_dir, spec.variant, spec.seed)
-        train = _read_json(tp, f"collapse@{spec.variant}")
+        tp = run_file(study_dir, spec.variant, spec.seed)
+        train = _read_json(tp, "collapse")
         out.setdefault(spec.variant, []).append(RunRecord(spec, train, {}, [], tp, None))
     return out
 

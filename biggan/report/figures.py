@@ -63,8 +63,7 @@ def read_sigma0(path: Path) -> tuple[list[int], dict[str, list[float]]]:
     return its, layers
 
 
-def sigma0_figure(groups: dict[str, list[RunRecord]], train_dir: Path, path: Path,
-                  variant: str | None = None) -> Path:
+def sigma0_figure(groups: dict[str, list[RunRecord]], path: Path, variant: str | None = None) -> Path:
     """sigma0 of every G and D layer over training for one run (default: the first Table 2 model)."""
     plt = _pyplot()
     chosen = variant or next((v for v, runs in groups.items() if 2 in runs[0].spec.info.tables), next(iter(groups)))

@@ -129,8 +129,10 @@ class Run:
 
 
 def _stop_wanted(run: Run) -> bool:
-    c = run.monitor.collapse
-    return c is not None and (run.cfg.collapse.stop or c.rule in NONFINITE_WEIGHTS)
+    c, rule = run.monitor.collapse, run.cfg.collapse
+    if c is None:
+        return False
+    return c.rule in NONFINITE_WEIGHTS or (rule.stop and run.iteration >= c.detected_at + rule.stop_after)
 
 
 def run_loop(job: TrainJob, env: Env) -> dict:

@@ -62,13 +62,15 @@ def start(num_cpus: int, env: dict[str, str], timeout: float = 180) -> tuple[sub
     return proc, found.group(1)
 
 
-def stop(proc: subprocess.Popen) -> None:
-    """SIGTERM to `ray start --block`, which stops the node's processes; then SIGKILL to whatever
-    is left in its process group. Never `ray stop`: that would stop every Ray node on the machine."""
+def stop(proc: subprocess.Popen, grace_s: float = 5.0) -> None:
+    """SIGTERM to `ray start --block`, which starts stopping the node's processes; after `grace_s`
+    SIGKILL to whatever is left in its process group (measured: a node whose actors have run
+    takes ~30 s to wind down by itself, with nothing left to save once the command is done).
+    Never `ray stop`: that would stop every Ray node on the machine."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
-            proc.wait(60)
+            proc.wait(grace_s)
         except subprocess.TimeoutExpired:
             pass
     try:

@@ -79,3 +79,11 @@ def test_digits_datasets_that_split_differently_are_refused(tmp_path, capsys):
     err = capsys.readouterr().err
     assert str(path) in err and "datasets.a.source: val_fraction 0.2" in err
     assert "datasets.b.source: val_fraction 0.25" in err and "split differently" in err
+
+
+def test_stage_output_holds_no_timings(trained_digits):
+    """data/feature_net is what every later stage depends on: a retrain giving the same weights must
+    leave it byte-identical (timings live in the metrics record, metrics/feature_net.json)."""
+    out, _, metrics = trained_digits
+    assert not [k for k in metrics if k.endswith("_seconds")]
+    assert sorted(p.name for p in out.iterdir()) == ["digits_net.pt", "metrics.json"]

@@ -156,3 +156,22 @@ def test_selection_prefers_best_fid_then_last_healthy_then_final():
     assert (how, it, state["w"][0].item()) == ("best_fid", 60, 6.0)
     assert s.scores() == {"fid_best": 30.0, "fid_best_iteration": 60, "is_at_fid_best": 2.0, "is_best": 3.0,
                           "is_best_iteration": 70}
+
+
+def test_a_collapsed_run_stops_stop_after_iterations_past_the_detection():
+    from types import SimpleNamespace
+
+    from biggan.config.train import CollapseConfig
+    from biggan.train.collapse import Collapse
+    from biggan.train.loop import _stop_wanted
+
+    def wanted(rule: str, iteration: int, **cfg) -> bool:
+        run = SimpleNamespace(monitor=SimpleNamespace(collapse=Collapse(300, 310, rule, "")), iteration=iteration,
+                              cfg=SimpleNamespace(collapse=CollapseConfig(**cfg)))
+        return _stop_wanted(run)
+
+    assert wanted("d_loss_jump", 310, stop=True)                       # stop_after 0: at the detection
+    assert not wanted("d_loss_jump", 409, stop=True, stop_after=100)   # the aftermath is still recorded
+    assert wanted("d_loss_jump", 410, stop=True, stop_after=100)
+    assert not wanted("d_loss_jump", 10_000, stop=False, stop_after=100)
+    assert wanted("nonfinite_loss", 310, stop=False, stop_after=100)   # nothing left to train

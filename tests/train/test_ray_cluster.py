@@ -18,6 +18,8 @@ PROBE = """
 import json, os, psutil, ray
 ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=False)
 node = ray.nodes()[0]
+actor = ray.remote(num_cpus=0)(type("Alive", (), {"pid": lambda self: os.getpid()})).remote()
+worker_pid = ray.get(actor.pid.remote())     # a worker process the node must take down with it
 listening = []
 for c in psutil.net_connections("inet"):
     if c.status != psutil.CONN_LISTEN or c.pid is None:
@@ -34,7 +36,7 @@ bad = subprocess.run([sys.executable, "-c", f"import ray; ray.init(address={gcs!
                      text=True, timeout=120, env={**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": "0" * 64})
 print("PROBE " + json.dumps({"node_ip": node["NodeManagerAddress"], "listening": listening,
                              "cpus": ray.cluster_resources().get("CPU"), "bad_token_rc": bad.returncode,
-                             "bad_token_err": bad.stderr[-6000:]}))
+                             "bad_token_err": bad.stderr[-6000:], "worker_pid": worker_pid}))
 raise SystemExit(7)
 """
 
@@ -58,6 +60,8 @@ def test_command_runs_beside_a_private_head_node_that_is_stopped_after(tmp_path)
         assert probe["bad_token_rc"] != 0 and "InvalidAuthToken" in probe["bad_token_err"], probe["bad_token_err"]
         token = Path(tmp_path) / ".ray" / "auth_token"
         assert token.is_file() and stat.S_IMODE(token.stat().st_mode) == 0o600
+        assert not psutil.pid_exists(probe["worker_pid"]) or \
+            psutil.Process(probe["worker_pid"]).status() == psutil.STATUS_ZOMBIE
     finally:
         left = [p for p in psutil.process_iter(["cmdline"]) if temp in " ".join(p.info["cmdline"] or [])]
         for p in left:

@@ -38,3 +38,19 @@ def test_missing_evaluation_inputs_name_their_stages(repo, capsys):
 def test_local_launcher_is_single_worker():
     with pytest.raises(ConfigError, match="launcher 'local' runs one in-process worker"):
         parse_params({**BASE, "train": {**BASE["train"], "num_workers": 2}})
+
+
+def test_runs_at_once_one_per_cpu_plus_one_else_one_per_cpu():
+    from biggan.train.run import concurrent_runs
+
+    assert concurrent_runs(3, 2.0) == 3            # the third seed fills the core two would leave idle
+    assert concurrent_runs(10, 2.0) == 2           # a study of 10 runs: one per core, in turn
+    assert concurrent_runs(1, 2.0) == 1 and concurrent_runs(2, 0.5) == 2 and concurrent_runs(4, 0.5) == 1
+    assert concurrent_runs(10, 2.0, jobs=4) == 4 and concurrent_runs(2, 16.0, jobs=4) == 2
+
+
+def test_bad_jobs_and_an_empty_study_are_refused_before_any_work(repo, capsys):
+    assert main(["--params", "params.yaml", "--variant", "tiny", "--jobs", "0"]) == 2
+    assert "--jobs 0" in capsys.readouterr().err
+    assert main(["--params", "params.yaml", "--study"]) == 2
+    assert "collapse_study: is empty" in capsys.readouterr().err
