@@ -32,7 +32,6 @@ from biggan.train.records import History, Selection
 
 OPERATIONAL = ("max_failures", "checkpoint_keep", "cpus_per_worker", "threads_per_worker")
 DONE = "DONE"
-MLFLOW_RUN_FILE = "mlflow_run.json"
 
 
 def config_hash(spec: RunSpec) -> str:
@@ -158,23 +157,23 @@ def train_seeds(specs: list[RunSpec], *, root: str | Path = ".", storage: str | 
     controller, a placement-group cleaner and its workers, ~1.2 GB together."""
     launcher = {s.train.launcher for s in specs}
     if len(launcher) != 1:
-        raise ValueError(f"the seeds of one variant share a launcher; got {sorted(launcher)}")
-
-    slots = len(specs)
+        raise ValueError(f"the runs of one stage share a launcher; got {sorted(launcher)}")
+    slots = 1
+    if launcher == {"ray"}:
+        from biggan.train.ray_trainer import cluster_cpus, ensure_ray
+        ensure_ray()                             # once, before the threads
+        slots = concurrent_runs(len(specs), cluster_cpus(), jobs)
 
     def one(spec: RunSpec) -> TrainOutcome | BaseException:
         try:
             return train(spec, root=root, storage=storage, data=data(spec) if data else None,
                          tracking=tracking, stage=stage, log=log, share=slots)
-        except Exception as e:                   # the other seeds go on; the caller reports it
+        except Exception as e:                   # the other runs go on; the caller reports it
             log(f"{spec.run_name}: failed: {type(e).__name__}: {e}")
             return e
 
-    if launcher == {"local"}:
+    if slots == 1:                               # in this thread: Ctrl-C reaches the run
         return [one(s) for s in specs]
-    from biggan.train.ray_trainer import cluster_cpus, ensure_ray
-    ensure_ray()                                 # once, before the threads
-    slots = concurrent_runs(len(specs), cluster_cpus(), jobs)
     with ThreadPoolExecutor(slots, thread_name_prefix="run") as pool:
         return list(pool.map(one, specs))
 
