@@ -81,6 +81,19 @@ def stop(proc: subprocess.Popen, grace_s: float = 5.0) -> None:
         proc.wait(30)
 
 
+def forget(address: str) -> None:
+    """Remove Ray's "current cluster" file if it still names this (stopped) node: a killed head
+    leaves it behind, and `ray status` or a bare `ray.init()` would then try to join a dead node."""
+    from ray._common.utils import get_ray_address_file
+
+    path = Path(get_ray_address_file(None))
+    try:
+        if path.read_text().strip() == address:
+            path.unlink()
+    except OSError:
+        pass
+
+
 def run(command: list[str], num_cpus: int | None = None) -> int:
     from biggan.train.ray_trainer import RAY_TRAIN_TUNING, private_token
 
@@ -98,6 +111,7 @@ def run(command: list[str], num_cpus: int | None = None) -> int:
         return 130
     finally:
         stop(node)
+        forget(address)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -73,7 +73,9 @@ def ensure_ray() -> str:
                         "RAY_AUTH_TOKEN), or use RAY_ADDRESS=auto on the head node.")
             raise RayConnectionError(f"cannot join the Ray cluster at RAY_ADDRESS={address!r}: {e}.{hint}") from e
         return "joined"
-    ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False)
+    # "local": a new instance even where a killed head left <ray tmp>/ray_current_cluster behind,
+    # which a bare ray.init() would try to join
+    ray.init(address="local", num_cpus=os.cpu_count() or 1, include_dashboard=False)
     private_token()
     return "local"
 

@@ -62,9 +62,27 @@ def test_command_runs_beside_a_private_head_node_that_is_stopped_after(tmp_path)
         assert token.is_file() and stat.S_IMODE(token.stat().st_mode) == 0o600
         assert not psutil.pid_exists(probe["worker_pid"]) or \
             psutil.Process(probe["worker_pid"]).status() == psutil.STATUS_ZOMBIE
+        assert not (Path(temp) / "ray" / "ray_current_cluster").exists()    # no dead node to join later
     finally:
         left = [p for p in psutil.process_iter(["cmdline"]) if temp in " ".join(p.info["cmdline"] or [])]
         for p in left:
             p.kill()
         subprocess.run(["rm", "-rf", temp])
     assert not left, "Ray processes outlived the command"
+
+
+def test_a_dead_nodes_address_file_does_not_stop_a_local_start(tmp_path):
+    """A killed head leaves <ray tmp>/ray_current_cluster behind; a run without RAY_ADDRESS must
+    start its own instance, not fail joining the dead one."""
+    temp = f"/tmp/ray_d{os.getpid()}"
+    Path(temp, "ray").mkdir(parents=True, exist_ok=True)
+    Path(temp, "ray", "ray_current_cluster").write_text("127.0.0.1:9")
+    env = {**os.environ, **ray_test_env(), "RAY_TMPDIR": temp, "HOME": str(tmp_path)}
+    env.pop("RAY_ADDRESS", None)
+    code = "import ray; from biggan.train.ray_trainer import ensure_ray; print('MODE', ensure_ray()); ray.shutdown()"
+    try:
+        r = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                           timeout=180)
+        assert r.returncode == 0 and "MODE local" in r.stdout, r.stdout[-2000:] + r.stderr[-3000:]
+    finally:
+        subprocess.run(["rm", "-rf", temp])
