@@ -90,6 +90,21 @@ def test_truncation_claims_read_each_runs_curve(params, tmp_path):
     assert by["truncation_fid"]["verdict"] == "not reproduced"
 
 
+def test_truncation_claims_leave_out_untrained_generators_and_name_them(params, tmp_path):
+    g = groups_with(params, tmp_path, {"full": [50, 52, 51, 400]})
+    for r in g["full"]:
+        r.sweep["valid_is_real"] = 6.0                       # runs' IS 5.0: trained (>= 0.75 x 6)
+    g["full"][3].sweep["no_trunc"]["is"] = 2.0               # an untrained one, its curve reversed
+    g["full"][3].sweep_rows[:] = [{**p, "is_mean": 10 - p["is_mean"]} for p in sweep_rows(400, 5)]
+    by = {c["id"]: c for c in claims.claims(g, {})}
+    assert by["truncation_is"]["verdict"] == "reproduced"
+    assert by["truncation_is"]["data"]["untrained"] == ["full s3 (IS 2 vs real 6)"]
+    assert "full s3" in by["truncation_is"]["measured"] and len(by["truncation_is"]["data"]["runs"]) == 3
+    g["full"][3].sweep["no_trunc"]["is"] = 5.0               # counted: its reversed curve spoils the claim
+    by = {c["id"]: c for c in claims.claims(g, {})}
+    assert by["truncation_is"]["verdict"] != "reproduced"
+
+
 def write_history(rec: RunRecord, d_loss: list[tuple[int, float]], sigma: list[tuple[int, float]]) -> None:
     stem = rec.train_path.with_suffix("")
     write_csv(Path(f"{stem}.losses.csv"), [{"iteration": t, "d_loss": v} for t, v in d_loss], ["iteration", "d_loss"])
