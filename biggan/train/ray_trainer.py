@@ -138,6 +138,23 @@ class RayEnv:
             ray.train.report(metrics, checkpoint=Checkpoint.from_directory(d), checkpoint_dir_name=name)
 
 
+def _lean(trainer_cls):
+    """`trainer_cls` without Ray Train's PlacementGroupCleaner: a detached actor per run (one more
+    Python process, ~200 MB) that frees the run's placement group should its controller die. Our
+    runs' controllers belong to the stage's driver, and Ray frees a job's placement groups when its
+    driver exits. Measured: a lone 20-iteration run's fit() 11.1-11.4 s -> 9.7-9.8 s. Ray 2.60's
+    default-callback hook; without it, the trainer as it is."""
+    if not hasattr(trainer_cls, "_create_default_callbacks"):
+        return trainer_cls
+
+    class LeanTrainer(trainer_cls):
+        def _create_default_callbacks(self):
+            return [c for c in super()._create_default_callbacks()
+                    if type(c).__name__ != "PlacementGroupCleanerCallback"]
+
+    return LeanTrainer
+
+
 def worker_main(config: dict) -> dict:
     """The Ray Train worker function."""
     return run_loop(config["job"], RayEnv())
@@ -155,7 +172,7 @@ def fit(job: TrainJob, storage: Path, run_name: str, share: int = 1) -> tuple[di
     if job.threads is None:
         job = replace(job, threads=max(1, int(cpus)))
     resources = {"CPU": cpus, **({"GPU": 1} if cfg.use_gpu else {})}
-    trainer = TorchTrainer(
+    trainer = _lean(TorchTrainer)(
         worker_main,
         train_loop_config={"job": job},
         scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,

@@ -34,7 +34,15 @@ def test_stage_trains_every_seed_at_once_on_ray_from_real_shards(tmp_path, ray_l
     build_shards(params.datasets["d16"], "train", tmp_path / "data/shards/d16/train", name="d16", progress=False)
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    assert main(["--params", "params.yaml", "--variant", "tiny", "--seed", "3", "--seed", "4"]) == 0
+    seen = ActorWatch()
+    seen.start()
+    try:
+        assert main(["--params", "params.yaml", "--variant", "tiny", "--seed", "3", "--seed", "4"]) == 0
+    finally:
+        seen.done.set()
+    # one controller and worker processes per run, no placement-group cleaner (ray_trainer._lean)
+    assert "TrainController" in seen.names and "RayTrainWorker" in seen.names, seen.names
+    assert "PlacementGroupCleaner" not in seen.names, seen.names
 
     for seed in (3, 4):
         s = json.loads((tmp_path / f"metrics/train/tiny/s{seed}.json").read_text())
@@ -51,6 +59,26 @@ def test_stage_trains_every_seed_at_once_on_ray_from_real_shards(tmp_path, ray_l
     for run in runs:
         assert run.info.status == "FINISHED" and run.data.tags["launcher"] == "ray"
         assert sorted(m.step for m in client.get_metric_history(run.info.run_id, "d_loss")) == [5, 10, 15, 20]
+
+
+class ActorWatch(threading.Thread):
+    """The Ray actor classes whose processes ("ray::<Class>...") run under this session, sampled."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.names: set[str] = set()
+        self.done = threading.Event()
+
+    def run(self):
+        while not self.done.is_set():
+            for p in psutil.Process(os.getpid()).children(recursive=True):
+                try:
+                    title = " ".join(p.cmdline())
+                except psutil.Error:
+                    continue
+                if title.startswith("ray::"):
+                    self.names.add(title[5:].split(".")[0].split(" ")[0])
+            time.sleep(0.2)
 
 
 def ray_workers_of_this_session() -> list[psutil.Process]:
