@@ -1,12 +1,18 @@
-"""Reading params YAML: PyYAML's SafeLoader, but a key repeated in one mapping is an error.
+"""Reading params YAML: PyYAML's SafeLoader, but a key repeated in one mapping is an error, and
+booleans are YAML 1.2's.
 
 PyYAML keeps the last of two equal keys without a word, so a second `train:` block replaces
-the first one whole (and every key it lacks falls back to its default).
+the first one whole (and every key it lacks falls back to its default). PyYAML follows YAML 1.1,
+where on/off/yes/no are booleans; DVC reads params.yaml as YAML 1.2 (ruamel), where they are
+strings, and `dvc exp run -S` writes the file back with `mode: "off"` unquoted. With 1.1 rules
+every such experiment would read `sigma_clamp.mode: false`.
 """
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+
+import re
 
 import yaml
 
@@ -26,6 +32,13 @@ class UniqueKeyLoader(yaml.SafeLoader):
     def construct_document(self, node: yaml.Node) -> Any:
         _check_unique(node, [], self.name, set())
         return super().construct_document(node)
+
+
+BOOL_TAG = "tag:yaml.org,2002:bool"
+UniqueKeyLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != BOOL_TAG]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+UniqueKeyLoader.add_implicit_resolver(BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
 
 
 def _check_unique(node: yaml.Node, path: list[str], source: str, seen_nodes: set[int]) -> None:

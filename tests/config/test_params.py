@@ -83,3 +83,21 @@ def test_paper_row_must_exist():
     got = problems({**BASE, "variants": {"a": {"dataset": "d32", "paper_row": "t1:b4096"}}})
     assert len(got) == 1 and got[0].startswith("variants.a.paper_row: unknown published row 't1:b4096'")
     parse_params({**BASE, "variants": {"a": {"dataset": "d32", "paper_row": "t1:b2048_ch96_ortho"}}})
+
+
+def test_the_readmes_experiment_overrides_apply_to_params_yaml(tmp_path):
+    """Every `dvc exp run -S '...'` in README.md, applied to params.yaml by DVC's own override code,
+    gives a valid params file (a key the file lacks needs Hydra's '+' prefix)."""
+    import re
+    from pathlib import Path
+
+    from dvc.utils.hydra import apply_overrides
+
+    root = Path(__file__).resolve().parents[2]
+    overrides = re.findall(r"dvc exp run -S '([^']+)'", (root / "README.md").read_text())
+    assert overrides, "README.md shows no `dvc exp run -S` example"
+    for override in overrides:
+        path = tmp_path / "params.yaml"
+        path.write_text((root / "params.yaml").read_text())
+        apply_overrides(str(path), [override])
+        load_params(path)

@@ -112,3 +112,14 @@ def test_duplicate_yaml_keys_name_file_line_and_path(tmp_path):
                  "train: &t {batch_size: 16, iterations: 3}\n"
                  "variants: {a: {dataset: d16, train: {<<: *t, iterations: 5}}}\n")
     assert load_params(f).run("a", 0).train.iterations == 5
+
+
+def test_yaml_booleans_are_yaml_1_2s_as_dvc_reads_them(tmp_path):
+    """`dvc exp run -S` rewrites params.yaml with `mode: off` unquoted; under YAML 1.1 that is
+    False. Read as YAML 1.2 (DVC's ruamel): on/off/yes/no stay strings, true/false are booleans."""
+    from biggan.config.yamlfile import load_yaml
+
+    path = tmp_path / "p.yaml"
+    path.write_text("mode: off\nanswer: yes\nflag: true\nother: False\nn: 3\nx: 1.0e-3\nnothing: null\n")
+    assert load_yaml(path) == {"mode": "off", "answer": "yes", "flag": True, "other": False, "n": 3,
+                               "x": 1.0e-3, "nothing": None}
