@@ -1,10 +1,14 @@
 """The paper's claims, each with our small-scale measurement, the test applied and a verdict.
 
 Verdicts: reproduced / not reproduced / inconclusive (biggan.report.stats). A verdict never
-rests on a difference smaller than the spread across seeds: group comparisons need >= 3
-seeds per group and a mean difference beyond twice its standard error; anything weaker is
-"inconclusive", so a rerun on another CPU (whose numerics differ) keeps the verdicts even
-where the digits move. Every number comes from the run files the tables read.
+rests on a difference smaller than the spread across seeds: two groups of runs are compared by
+their seeds' order (exact one-sided Mann-Whitney test at 5 %, >= 3 seeds per group: with 3
+each, every seed of one group beyond every seed of the other), paired gains by their mean
+against twice its standard error; anything weaker is "inconclusive", so a rerun on another CPU
+(whose numerics differ) keeps the verdicts even where the digits move. The order, not the
+mean, because a seed that fails on one CPU and not on another (measured: one seed of B=4 and
+of B=8 collapsed on an AMD EPYC, none on the Intel Xeon) moves a mean and its standard error
+far more than the order. Every number comes from the run files the tables read.
 """
 from __future__ import annotations
 
@@ -24,6 +28,14 @@ def _fids(runs: list[RunRecord], entry: str = "no_trunc") -> list:
     return [(r.sweep.get(entry) or {}).get("fid") for r in runs]
 
 
+_RANK_TEST = (f"seed by seed: exact one-sided Mann-Whitney test at 5 % over >= {stats.MIN_SEEDS} seeds each "
+              "(with 3 each: every seed of one group beyond every seed of the other)")
+
+
+def _rank_data(rt: stats.RankTest) -> dict:
+    return {"u": rt.u, "p_greater": rt.p_greater, "p_less": rt.p_less, "n": list(rt.n)}
+
+
 def _claim(cid: str, claim: str, paper: str, measured: str, test: str, verdict: str, data: dict) -> dict:
     return {"id": cid, "claim": claim, "paper": paper, "measured": measured, "test": test,
             "verdict": verdict, "data": data}
@@ -39,13 +51,14 @@ def batch_claim(groups: Groups) -> dict:
     if rows[0] is None or rows[2] is None:
         return _missing("batch", claim, paper, "no variants with paper rows t1:b512 and t1:b2048")
     means = [(rs[0].spec.train.batch_size, stats.mean(_fids(rs)), len(rs)) for _, rs in filter(None, rows)]
-    c = stats.compare(_fids(rows[0][1]), _fids(rows[2][1]))
+    small, large = _fids(rows[0][1]), _fids(rows[2][1])
+    c, rt = stats.compare(small, large), stats.ranks(small, large)
     monotone = all(a[1] is not None and b[1] is not None and a[1] > b[1] for a, b in zip(means, means[1:]))
     measured = ", ".join(f"B={b}: FID {m:.1f} ({n} seeds)" for b, m, n in means if m is not None)
     measured += f"; monotone in the means: {'yes' if monotone else 'no'}"
-    return _claim("batch", claim, paper, measured,
-                  f"FID(smallest batch) - FID(largest batch) > 2 SE over >= {stats.MIN_SEEDS} seeds each "
-                  f"({c.text()})", c.direction(want_positive=True), {"means": means, "diff": c.diff, "se": c.se})
+    return _claim("batch", claim, paper, measured + f"; {c.text()}",
+                  f"the smallest batch's FIDs above the largest batch's, {_RANK_TEST} ({rt.text()})",
+                  rt.direction(want_greater=True), {"means": means, "diff": c.diff, "se": c.se, **_rank_data(rt)})
 
 
 def width_claim(groups: Groups) -> dict:
@@ -53,13 +66,13 @@ def width_claim(groups: Groups) -> dict:
     narrow, wide = _by_row(groups, "t1:b2048"), _by_row(groups, "t1:b2048_ch96")
     if narrow is None or wide is None:
         return _missing("width", claim, paper, "no variants with paper rows t1:b2048 and t1:b2048_ch96")
-    c = stats.compare(_fids(narrow[1]), _fids(wide[1]))
+    c, rt = stats.compare(_fids(narrow[1]), _fids(wide[1])), stats.ranks(_fids(narrow[1]), _fids(wide[1]))
     chs = (narrow[1][0].spec.model.ch, wide[1][0].spec.model.ch)
     measured = (f"ch {chs[0]}: FID {_f(stats.mean(_fids(narrow[1])))} ({len(narrow[1])} seeds); "
-                f"ch {chs[1]}: FID {_f(stats.mean(_fids(wide[1])))} ({len(wide[1])} seeds)")
+                f"ch {chs[1]}: FID {_f(stats.mean(_fids(wide[1])))} ({len(wide[1])} seeds); {c.text()}")
     return _claim("width", claim, paper, measured,
-                  f"FID(narrow) - FID(wide) > 2 SE over >= {stats.MIN_SEEDS} seeds each ({c.text()})",
-                  c.direction(want_positive=True), {"diff": c.diff, "se": c.se})
+                  f"the narrow model's FIDs above the wide model's, {_RANK_TEST} ({rt.text()})",
+                  rt.direction(want_greater=True), {"diff": c.diff, "se": c.se, **_rank_data(rt)})
 
 
 def _curve(r: RunRecord) -> tuple[dict | None, list[dict]]:
@@ -201,7 +214,7 @@ def collapse_claims(study: Groups, groups: Groups) -> list[dict]:
                           f"level >= {cfg.d_loss_level:g})",
                           verdict, {"variant": v, "collapsed": col, "signatures": sigs}))
     out += _r1_claims(study, base)
-    out.append(_clamp_claim(study))
+    out.append(_clamp_claim(study, base))
     out.append(_earlier_claim(groups))
     return out
 
@@ -244,30 +257,45 @@ def _r1_claims(study: Groups, base) -> list[dict]:
                   f"every baseline seed collapses and no seed with the largest gamma does (>= {stats.MIN_SEEDS} "
                   "seeds each)", v_prev, {"variant": v, "baseline": bv, "collapsed": col, "baseline_collapsed": base_col})
     fids_r1, fids_b = [r.train.get("fid_best") for r in rs], [r.train.get("fid_best") for r in brs]
-    cost = stats.compare(fids_r1, fids_b)
+    cost, rt = stats.compare(fids_r1, fids_b), stats.ranks(fids_r1, fids_b)
     cost_claim = _claim("r1_cost", c_cost, paper_cost,
                         f"best FID with gamma {gamma:g}: {_f(stats.mean(fids_r1))}; baseline before its collapse: "
-                        f"{_f(stats.mean(fids_b))}",
-                        f"FID(R1) - FID(baseline, best before collapse) > 2 SE over >= {stats.MIN_SEEDS} seeds "
-                        f"({cost.text()})", cost.direction(want_positive=True),
-                        {"variant": v, "baseline": bv, "diff": cost.diff, "se": cost.se})
+                        f"{_f(stats.mean(fids_b))}; {cost.text()}",
+                        f"the R1 runs' best FIDs above the baseline's best before its collapse, {_RANK_TEST} "
+                        f"({rt.text()})", rt.direction(want_greater=True),
+                        {"variant": v, "baseline": bv, "diff": cost.diff, "se": cost.se, **_rank_data(rt)})
     return [prev, cost_claim]
 
 
-def _clamp_claim(study: Groups) -> dict:
+def _clamp_claim(study: Groups, base) -> dict:
+    """'Does not prevent' is judged against the baseline: at this scale the unstable baseline itself
+    collapses on some seeds only (2/3 on the Intel Xeon, 3/3 on an AMD EPYC), so demanding that
+    every clamped seed collapse would test the seeds, not the clamp."""
     claim = "Clamping G's sigma0 does not prevent collapse"
     paper = "Section 4.1: clamping sigma0 (fixed, or relative to sigma1) delays nothing reliably; collapse still occurs"
     cl = _study(study, "sigma clamp")
-    if not cl:
-        return _missing("clamp", claim, paper, "no sigma-clamp configuration in collapse_study")
-    v, rs = cl[0]
+    if not cl or not base:
+        return _missing("clamp", claim, paper, "needs a baseline and a sigma-clamp configuration in collapse_study")
+    (v, rs), (bv, brs) = cl[0], base[0]
     col = [bool(r.train.get("collapsed")) for r in rs]
-    verdict = (REPRODUCED if all(col) and len(rs) >= stats.MIN_SEEDS else NOT_REPRODUCED if not any(col)
-               and len(rs) >= stats.MIN_SEEDS else INCONCLUSIVE)
-    return _claim("clamp", claim, paper, f"{v}: collapsed {sum(col)}/{len(rs)} "
-                  f"(iterations {[r.train.get('collapse_iteration') for r in rs]})",
-                  f"every seed (>= {stats.MIN_SEEDS}) still collapses -> reproduced; none -> not reproduced",
-                  verdict, {"variant": v, "collapsed": col})
+    base_col = [bool(r.train.get("collapsed")) for r in brs]
+    k, n, kb, nb = sum(col), len(col), sum(base_col), len(base_col)
+    p_prevents = stats.fisher_greater(kb, nb, k, n)
+    if min(n, nb) < stats.MIN_SEEDS:
+        verdict = INCONCLUSIVE
+    elif p_prevents <= 0.05:
+        verdict = NOT_REPRODUCED
+    elif k / n >= kb / nb and 2 * k > n:
+        verdict = REPRODUCED
+    else:
+        verdict = INCONCLUSIVE
+    return _claim("clamp", claim, paper, f"{v}: collapsed {k}/{n} (iterations "
+                  f"{[r.train.get('collapse_iteration') for r in rs]}); baseline {kb}/{nb}",
+                  f"reproduced if the clamped runs collapse at least as often as the baseline's and in most of "
+                  f">= {stats.MIN_SEEDS} seeds; not reproduced if the baseline collapses more often, one-sided "
+                  f"Fisher exact test at 5% (p = {p_prevents:.3g})",
+                  verdict, {"variant": v, "baseline": bv, "collapsed": col, "baseline_collapsed": base_col,
+                            "p_prevents": p_prevents})
 
 
 def _earlier_claim(groups: Groups) -> dict:
@@ -299,6 +327,7 @@ def markdown(items: list[dict]) -> str:
     lines += ["", f"- {counts[REPRODUCED]} reproduced, {counts[NOT_REPRODUCED]} not reproduced, "
                   f"{counts[INCONCLUSIVE]} inconclusive; written by the tables stage from the run files "
                   "(results/claims.json has the numbers).",
-              f"- A verdict needs >= {stats.MIN_SEEDS} seeds per group and a difference beyond twice its "
-              "standard error, so it does not hinge on a difference smaller than the spread across seeds."]
+              f"- A verdict needs >= {stats.MIN_SEEDS} seeds per group: groups of runs are compared seed by "
+              "seed (every seed of one beyond every seed of the other, with 3 each), paired gains beyond twice "
+              "their standard error, so no verdict hinges on a difference smaller than the spread across seeds."]
     return "\n".join(lines) + "\n"
