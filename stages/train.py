@@ -7,8 +7,8 @@
 
 The seeds (default: the variant's `seeds`, else the top-level `seeds`) train at once: one Ray
 Train run each on one Ray instance (RAY_ADDRESS's cluster, else a local one), sharing its CPUs,
-at most --jobs at a time (default: all of them when at most one per CPU plus one, else one
-per CPU; the others wait for a free slot);
+at most --jobs at a time (default: one per CPU plus one; the others wait for a free slot,
+longest first);
 `launcher: local` trains them one after the other in this process. `--study` trains every
 seed of every configuration of the collapse study at once: one experiment, one stage, Ray's
 start-up paid once and both cores busy to its end.
@@ -43,8 +43,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--scores", default="metrics/scores", help="DVC metrics files (default: metrics/scores)")
     p.add_argument("--shards", default="data/shards", help="shard root (default: data/shards)")
     p.add_argument("--storage", default="checkpoints/train", help="checkpoint root (default: checkpoints/train)")
-    p.add_argument("--jobs", type=int, help="runs trained at once (default: all when at most one per CPU of the "
-                                            "Ray cluster plus one, else one per CPU); the others wait for a free slot")
+    p.add_argument("--jobs", type=int, help="runs trained at once (default: one per CPU of the Ray cluster plus "
+                                            "one); the others wait for a free slot, longest first")
     p.add_argument("--no-tracking", action="store_true", help="no MLflow runs")
     return p.parse_args(argv)
 

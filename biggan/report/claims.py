@@ -246,16 +246,22 @@ def _r1_claims(study: Groups, base) -> list[dict]:
     base_col = [bool(r.train.get("collapsed")) for r in brs]
     others = "; ".join(f"gamma {x[1][0].spec.train.r1_gamma:g}: collapsed "
                        f"{sum(bool(r.train.get('collapsed')) for r in x[1])}/{len(x[1])}" for x in r1[:-1])
+    # an R1 run that did not collapse is evidence only up to the iterations it trained
+    horizon = min((r.train.get("iterations_done") or 0) for r in rs)
+    base_at = [r.train.get("collapse_iteration") for r in brs if r.train.get("collapsed")]
+    within = all(a is not None and a <= horizon for a in base_at)
     enough = len(rs) >= stats.MIN_SEEDS and len(brs) >= stats.MIN_SEEDS
-    if not enough or not all(base_col):
+    if not enough or not all(base_col) or (not any(col) and not within):
         v_prev = INCONCLUSIVE
     else:
         v_prev = REPRODUCED if not any(col) else NOT_REPRODUCED if all(col) else INCONCLUSIVE
     prev = _claim("r1", c_prev, paper_prev,
-                  f"baseline collapsed {sum(base_col)}/{len(brs)}; gamma {gamma:g}: collapsed {sum(col)}/{len(rs)}"
-                  + (f"; {others}" if others else ""),
-                  f"every baseline seed collapses and no seed with the largest gamma does (>= {stats.MIN_SEEDS} "
-                  "seeds each)", v_prev, {"variant": v, "baseline": bv, "collapsed": col, "baseline_collapsed": base_col})
+                  f"baseline collapsed {sum(base_col)}/{len(brs)} (at {sorted(base_at)}); gamma {gamma:g}: collapsed "
+                  f"{sum(col)}/{len(rs)} within {horizon} iterations" + (f"; {others}" if others else ""),
+                  f"every baseline seed collapses, each before the R1 runs' last iteration, and no seed with the "
+                  f"largest gamma does (>= {stats.MIN_SEEDS} seeds each)", v_prev,
+                  {"variant": v, "baseline": bv, "collapsed": col, "baseline_collapsed": base_col,
+                   "baseline_collapse_iterations": base_at, "r1_horizon": horizon})
     fids_r1, fids_b = [r.train.get("fid_best") for r in rs], [r.train.get("fid_best") for r in brs]
     cost, rt = stats.compare(fids_r1, fids_b), stats.ranks(fids_r1, fids_b)
     cost_claim = _claim("r1_cost", c_cost, paper_cost,

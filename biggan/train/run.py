@@ -150,11 +150,13 @@ def train_seeds(specs: list[RunSpec], *, root: str | Path = ".", storage: str | 
     others wait for a free slot), or one after the other in-process (`launcher: local`).
     -> one outcome, or the exception that ended it, per spec.
 
-    Default `jobs`: all runs when there are at most one per CPU plus one, else one per CPU.
-    Measured on 2 cores (single-threaded runs): 3 seeds at once took 47 s where 2 + 1 took
-    50 s (the third alone leaves a core idle; three on two cores cost ~16 % per step), but
-    the 10 runs of the collapse study took 471 s at once; every run also holds a Ray Train
-    controller, a placement-group cleaner and its workers, ~1.2 GB together."""
+    Default `jobs`: one run per CPU plus one. Measured on 2 cores (single-threaded runs): 3
+    seeds at once took 47 s where 2 + 1 took 50 s (the third alone leaves a core idle; three
+    on two cores cost ~16 % per step), and while one run starts up (Ray Train's actors, ~10
+    CPU-seconds of imports, little of it on the run's own core) the other two keep both
+    cores busy; but the 10 runs of the collapse study took 471 s all at once. Every run holds
+    a Ray Train controller, a synchronisation actor and its workers, ~1.2 GB together. Runs
+    start longest first (`expected_cost`), so that no long run starts last and trains alone."""
     launcher = {s.train.launcher for s in specs}
     if len(launcher) != 1:
         raise ValueError(f"the runs of one stage share a launcher; got {sorted(launcher)}")
@@ -174,14 +176,22 @@ def train_seeds(specs: list[RunSpec], *, root: str | Path = ".", storage: str | 
 
     if slots == 1:                               # in this thread: Ctrl-C reaches the run
         return [one(s) for s in specs]
+    order = sorted(range(len(specs)), key=lambda i: -expected_cost(specs[i]))    # stable: ties keep params order
     with ThreadPoolExecutor(slots, thread_name_prefix="run") as pool:
-        return list(pool.map(one, specs))
+        futures = {i: pool.submit(one, specs[i]) for i in order}
+        return [futures[i].result() for i in range(len(specs))]
 
 
 def concurrent_runs(runs: int, cpus: float, jobs: int | None = None) -> int:
     """How many of a stage's runs train at once (see train_seeds)."""
-    cpus = max(1, int(cpus))
-    return max(1, min(runs, jobs or (runs if runs <= cpus + 1 else cpus)))
+    return max(1, min(runs, jobs or max(1, int(cpus)) + 1))
+
+
+def expected_cost(spec: RunSpec) -> float:
+    """A run's relative training cost before it starts: images through D per run, twice with
+    R1's double backward. Runs that stop at a collapse end sooner; that cannot be known ahead."""
+    t = spec.train
+    return t.iterations * t.num_d_steps * t.batch_size * (2.0 if t.r1_gamma > 0 else 1.0)
 
 
 def _fit_local(job: TrainJob, run_dir: Path) -> tuple[dict, dict]:

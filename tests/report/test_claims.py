@@ -156,6 +156,17 @@ def test_collapse_signatures_and_the_study_claims(params, tmp_path):
     assert {c["id"]: c for c in claims.collapse_claims(study, {})}["collapse"]["verdict"] == "inconclusive"
 
 
+def test_r1_prevents_collapse_only_over_the_iterations_it_trained(params, tmp_path):
+    """R1 runs shorter than the baseline's collapse prove nothing about it."""
+    study = {"base": [collapsed_run(params, "base", s, tmp_path, 300 + 100 * s) for s in range(3)],
+             "r1": [stable_run(params, "r1", s, tmp_path) for s in range(3)]}
+    assert {c["id"]: c for c in claims.collapse_claims(study, {})}["r1"]["verdict"] == "reproduced"
+    for r in study["r1"]:
+        r.train["iterations_done"] = 450               # the baseline's seed 2 collapsed at 500
+    r1 = {c["id"]: c for c in claims.collapse_claims(study, {})}["r1"]
+    assert r1["verdict"] == "inconclusive" and "within 450 iterations" in r1["measured"]
+
+
 @pytest.mark.parametrize("base,clamp,verdict", [
     (2, 2, "reproduced"),        # the clamp collapses as often as the baseline, which itself spares a seed
     (3, 3, "reproduced"),

@@ -40,9 +40,10 @@ def test_stage_trains_every_seed_at_once_on_ray_from_real_shards(tmp_path, ray_l
         assert main(["--params", "params.yaml", "--variant", "tiny", "--seed", "3", "--seed", "4"]) == 0
     finally:
         seen.done.set()
-    # one controller and worker processes per run, no placement-group cleaner (ray_trainer._lean)
+    # one controller and worker processes per run, no placement-group cleaner and no Ray Data
+    # DatasetManager (ray_trainer._lean)
     assert "TrainController" in seen.names and "RayTrainWorker" in seen.names, seen.names
-    assert "PlacementGroupCleaner" not in seen.names, seen.names
+    assert "PlacementGroupCleaner" not in seen.names and "DatasetManager" not in seen.names, seen.names
 
     for seed in (3, 4):
         s = json.loads((tmp_path / f"metrics/train/tiny/s{seed}.json").read_text())

@@ -4,6 +4,7 @@ import yaml
 
 from biggan.config import ConfigError, parse_params
 from stages.train import main
+from tests.conftest import REPO_ROOT
 from tests.train.specs import BASE
 
 
@@ -40,13 +41,22 @@ def test_local_launcher_is_single_worker():
         parse_params({**BASE, "train": {**BASE["train"], "num_workers": 2}})
 
 
-def test_runs_at_once_one_per_cpu_plus_one_else_one_per_cpu():
+def test_runs_at_once_one_per_cpu_plus_one():
     from biggan.train.run import concurrent_runs
 
     assert concurrent_runs(3, 2.0) == 3            # the third seed fills the core two would leave idle
-    assert concurrent_runs(10, 2.0) == 2           # a study of 10 runs: one per core, in turn
-    assert concurrent_runs(1, 2.0) == 1 and concurrent_runs(2, 0.5) == 2 and concurrent_runs(4, 0.5) == 1
+    assert concurrent_runs(10, 2.0) == 3           # a study of 10 runs: one per core plus one, in turn
+    assert concurrent_runs(1, 2.0) == 1 and concurrent_runs(2, 0.5) == 2 and concurrent_runs(4, 0.5) == 2
     assert concurrent_runs(10, 2.0, jobs=4) == 4 and concurrent_runs(2, 16.0, jobs=4) == 2
+
+
+def test_the_collapse_studys_longest_runs_start_first():
+    from biggan.config import load_params
+    from biggan.train.run import expected_cost
+
+    runs = load_params(REPO_ROOT / "params.yaml").runs("collapse_study")
+    first = sorted(runs, key=lambda r: -expected_cost(r))[:len([r for r in runs if r.train.r1_gamma > 0])]
+    assert {r.variant for r in first} == {"cs_r1_1", "cs_r1_10"}      # R1's double backward: twice the cost
 
 
 def test_bad_jobs_and_an_empty_study_are_refused_before_any_work(repo, capsys):
