@@ -13,6 +13,10 @@ export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: venv repro test bench clean-venv
 
+# Byte-code first: where PYTHONDONTWRITEBYTECODE is set, every stage process and Ray worker
+# would otherwise compile the project's modules afresh (~0.3 s of CPU each, a few hundred times).
+COMPILE = $(BIN)/python -m compileall -q biggan stages pipelines
+
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade "pip==24.3.1"
@@ -25,17 +29,15 @@ venv: $(STAMP)
 # The main job: rebuild data, models, evaluations and the results tables, with one Ray
 # instance for all training stages (started once, stopped at the end). With nothing to
 # rebuild (`dvc status -q` exits 0) no Ray instance starts: 3 s instead of 10.
-# Byte-code first: where PYTHONDONTWRITEBYTECODE is set, every stage process and Ray worker
-# would otherwise compile the project's modules afresh (~0.3 s of CPU each, a few hundred times).
 repro: $(STAMP)
-	@$(BIN)/python -m compileall -q biggan stages pipelines >/dev/null
+	@$(COMPILE) >/dev/null
 	@if $(BIN)/dvc status -q; then echo "Data and pipelines are up to date."; \
 	else echo "$(BIN)/python -m biggan.train.ray_cluster -- $(BIN)/dvc repro"; \
 	     $(BIN)/python -m biggan.train.ray_cluster -- $(BIN)/dvc repro; fi
 
 # The test suite (CI runs exactly this through .ci/run). Exit 5 (no tests collected) is not a failure.
 test: $(STAMP)
-	@$(BIN)/python -m compileall -q biggan stages pipelines benchmarks tests >/dev/null
+	@$(COMPILE) benchmarks tests >/dev/null
 	$(BIN)/python -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then exit 0; else exit $$rc; fi
 
 bench: $(STAMP)
