@@ -73,7 +73,7 @@ def test_every_number_traces_to_a_run_metrics_file(repo):
         assert t2[key]["fid"][0] == pytest.approx(sweep[key]["fid"])
     real = load(repo / "data/refstats/d16/metrics.json")
     assert t2["real_val_is"] == pytest.approx(real["val_is_mean"])
-    scores = load(repo / "metrics/scores/sweep-full.json")
+    scores = load(repo / "metrics/scores/sweep/full.json")
     assert scores["fid_none"] == pytest.approx(sweep["no_trunc"]["fid"], abs=1e-4)
     assert load(repo / "metrics/scores/train-full.json")["fid"] == pytest.approx(train["fid_best"], abs=1e-4)
 
@@ -114,14 +114,14 @@ def test_changing_one_variant_invalidates_only_its_stages_and_the_tables(repo):
     finally:
         params_path.write_text(original)
     # stages whose own deps changed (register: the variants are its candidates)
-    assert sorted(status) == ["register", "sweep@jft", "tables", "train@jft"]
+    assert sorted(status) == ["register", "sweep", "tables", "train@jft"]
     would_run = re.findall(r"Running stage '([^']+)'", dry)
-    assert would_run[0] == "train@jft" and set(would_run) <= {"train@jft", "sweep@jft", "tables", "register"}
+    assert would_run[0] == "train@jft" and set(would_run) <= {"train@jft", "sweep", "tables", "register"}
     assert "up to date" in run_dvc(repo, "status").stdout
 
 
 def test_a_concurrent_repro_gets_the_lock_error(repo):
-    first = subprocess.Popen([str(repo / ".venv/bin/dvc"), "repro", "--force", "-s", "sweep@full"], cwd=repo, env=dvc_env(),
+    first = subprocess.Popen([str(repo / ".venv/bin/dvc"), "repro", "--force", "-s", "sweep"], cwd=repo, env=dvc_env(),
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(first.stdout), daemon=True)

@@ -95,5 +95,5 @@ class DatasetConfig(Strict):
     def _both_splits(cls, v: list[str]) -> list[str]:
         if sorted(v) != ["train", "val"]:
             raise ValueError("must be [train, val]: dvc.yaml shards both splits of every dataset "
-                             "(the shard@<dataset>-val stage) and ref_stats scores the val split")
+                             "(the shard@<dataset> stage) and ref_stats scores the val split")
         return v

@@ -86,7 +86,7 @@ def collect(params: Params, train_dir: Path, sweep_dir: Path) -> dict[str, list[
     out: dict[str, list[RunRecord]] = {}
     for spec in params.runs():
         tp, sp = run_file(train_dir, spec.variant, spec.seed), run_file(sweep_dir, spec.variant, spec.seed)
-        train, sweep = _read_json(tp, f"train@{spec.variant}"), _read_json(sp, f"sweep@{spec.variant}")
+        train, sweep = _read_json(tp, f"train@{spec.variant}"), _read_json(sp, "sweep")
         csv_path = sp.with_suffix(".csv")
         rows = read_sweep_csv(csv_path) if csv_path.is_file() else []
         out.setdefault(spec.variant, []).append(RunRecord(spec, train, sweep, rows, tp, sp))

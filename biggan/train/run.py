@@ -152,11 +152,10 @@ def train_seeds(specs: list[RunSpec], *, root: str | Path = ".", storage: str | 
 
     Default `jobs`: one run per CPU plus one. Measured on 2 cores (single-threaded runs): 3
     seeds at once took 47 s where 2 + 1 took 50 s (the third alone leaves a core idle; three
-    on two cores cost ~16 % per step), and while one run starts up (Ray Train's actors, ~10
-    CPU-seconds of imports, little of it on the run's own core) the other two keep both
-    cores busy; but the 10 runs of the collapse study took 471 s all at once. Every run holds
-    a Ray Train controller, a synchronisation actor and its workers, ~1.2 GB together. Runs
-    start longest first (`expected_cost`), so that no long run starts last and trains alone."""
+    on two cores cost ~16 % per step); the 10 runs of the collapse study took 471 s all at
+    once and 247 s one per CPU (Intel Xeon). Every run holds a Ray Train controller, a synchronisation actor and its workers,
+    ~1.2 GB together. Runs start longest first (`expected_cost`), so that no long run starts
+    last and trains alone."""
     launcher = {s.train.launcher for s in specs}
     if len(launcher) != 1:
         raise ValueError(f"the runs of one stage share a launcher; got {sorted(launcher)}")

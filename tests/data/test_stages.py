@@ -49,8 +49,8 @@ def run_stage(args: list[str], kill_after: int | None = None) -> subprocess.Comp
 
 def test_killed_stage_resumes_without_redoing_shards(extracted, tmp_path):
     params = params_file(tmp_path, {"fake": fake_imagenet(extracted)})
-    out = tmp_path / "out"
-    args = ["--params", str(params), "--dataset", "fake", "--split", "train", "--out", str(out)]
+    args = ["--params", str(params), "--dataset", "fake", "--split", "train", "--out", str(tmp_path / "out")]
+    out = tmp_path / "out" / "train"
     killed = run_stage(args, kill_after=2)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     left = sorted(p.name for p in out.iterdir())
@@ -87,8 +87,8 @@ def test_bad_params_fail_before_any_work(extracted, tmp_path, capsys):
 
 
 def test_too_many_skipped_exits_3_and_a_higher_threshold_finishes_the_work(extracted, tmp_path, capsys):
-    out = tmp_path / "o"
-    args = ["--dataset", "fake", "--split", "train", "--out", str(out), "--no-progress"]
+    args = ["--dataset", "fake", "--split", "train", "--out", str(tmp_path / "o"), "--no-progress"]
+    out = tmp_path / "o" / "train"
     strict = params_file(tmp_path, {"fake": fake_imagenet(extracted, max_skipped_fraction=0.0, workers=1)})
     assert shard.main(["--params", str(strict), *args]) == shard.EXIT_TOO_MANY_SKIPPED == 3
     err = capsys.readouterr().err
@@ -104,7 +104,7 @@ def test_too_many_skipped_exits_3_and_a_higher_threshold_finishes_the_work(extra
     assert {p.name: p.stat().st_mtime_ns for p in out.glob("shard-*.tar")} == before   # reused
     fresh = tmp_path / "fresh"
     assert shard.main(["--params", str(lenient), *args[:-3], "--out", str(fresh), "--no-progress"]) == 0
-    assert files(out) == files(fresh)
+    assert files(out) == files(fresh / "train")
 
 
 def test_digits_manifest_feeds_a_top_k_manifest_dataset(tmp_path, monkeypatch):
@@ -123,8 +123,10 @@ def test_digits_manifest_feeds_a_top_k_manifest_dataset(tmp_path, monkeypatch):
     assert len(rows) == 1797 and sum(r["split"] == "val" for r in rows) == 359
     assert rows[8]["labels"] == labels_of(8) == ["digit_8", "even", "large", "loop"]
 
-    out = tmp_path / "shards"
-    assert shard.main(["--params", str(params), "--dataset", "multi", "--split", "val", "--out", str(out)]) == 0
+    assert shard.main(["--params", str(params), "--dataset", "multi", "--split", "val",
+                       "--out", str(tmp_path / "shards")]) == 0
+    out = tmp_path / "shards" / "val"
+    assert not (tmp_path / "shards" / "train").exists()
     classes = json.loads((out / "classes.json").read_text())
     assert classes["num_classes"] == 12 and classes["multi_label"]
     ids = [c["id"] for c in classes["classes"]]

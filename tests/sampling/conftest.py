@@ -97,7 +97,7 @@ def eval_root(tmp_path_factory):
     return root, section
 
 
-def write_params(path, eval_section: dict, sweep: dict | None = None) -> str:
+def write_params(path, eval_section: dict, sweep: dict | None = None, variants: dict | None = None) -> str:
     path.write_text(yaml.safe_dump({
         "datasets": {"d16": {"source": {"kind": "digits"}, "resolution": RES}},
         "model": MODEL,
@@ -105,6 +105,6 @@ def write_params(path, eval_section: dict, sweep: dict | None = None) -> str:
         "eval": eval_section,
         "sweep": {"untruncated": True, "thresholds": [1.0, 0.5], "num_samples": 200, "bn_stats": "standing",
                   "standing_passes": 2, "seed": 0, **(sweep or {})},
-        "variants": {"tiny": {"dataset": "d16"}},
+        "variants": variants or {"tiny": {"dataset": "d16"}},
     }))
     return str(path)

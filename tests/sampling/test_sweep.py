@@ -1,6 +1,7 @@
 import csv
 import json
 import math
+import shutil
 
 import pytest
 import torch
@@ -114,7 +115,7 @@ def test_stage_end_to_end_and_errors(tmp_path, model_dir, eval_root, capsys):
     fids = {r["threshold"]: float(r["fid"]) for r in table}
     assert s["min_fid"]["fid"] == min(fids.values())
     assert "tiny-s0 min_fid" in capsys.readouterr().out
-    scores = json.loads((tmp_path / "scores" / "sweep-tiny.json").read_text())
+    scores = json.loads((tmp_path / "scores" / "sweep" / "tiny.json").read_text())
     assert scores == {"fid_none": round(s["no_trunc"]["fid"], 4), "is_none": round(s["no_trunc"]["is"], 4),
                       "fid_min": round(s["min_fid"]["fid"], 4), "is_max": round(s["max_is"]["is"], 4)}
 
@@ -133,3 +134,19 @@ def test_stage_end_to_end_and_errors(tmp_path, model_dir, eval_root, capsys):
     # unknown variant
     assert sweep_stage.main(["--params", params, "--variant", "nope", "--seed", "0"]) == 2
     assert "unknown variant 'nope'" in capsys.readouterr().err
+
+
+def test_all_variants_share_one_pool_and_a_failed_sweep_leaves_the_others(tmp_path, model_dir, eval_root, capfd):
+    _, section = eval_root
+    params = write_params(tmp_path / "params.yaml", section, sweep={"thresholds": [0.5], "num_samples": 100},
+                          variants={"tiny": {"dataset": "d16"}, "gone": {"dataset": "d16"}})
+    models = tmp_path / "models"
+    shutil.copytree(model_dir, models / "tiny" / "s0")          # "gone" was never trained
+    out, scores = tmp_path / "sweep", tmp_path / "scores"
+    assert sweep_stage.main(["--params", params, "--all", "--seed", "0", "--models", str(models), "--out", str(out),
+                             "--scores", str(scores), "--jobs", "2", "--no-progress"]) == 2
+    captured = capfd.readouterr()                                # the pool's processes write to fd 2
+    assert str(models / "gone" / "s0" / "G_ema.pt") in captured.err
+    assert json.loads((out / "tiny" / "s0.json").read_text())["variant"] == "tiny"
+    assert (scores / "sweep" / "tiny.json").is_file() and not (scores / "sweep" / "gone.json").exists()
+    assert not (out / "gone").exists()
