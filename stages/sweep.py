@@ -62,7 +62,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--jobs", type=int, help="sweeps at once (default: the number of cores)")
     p.add_argument("--refstats", help="reference statistics root (default: params eval.refstats_dir)")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads per seed (default 1: much "
+    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads per sweep (default 1: much "
                                                            "faster for small models on a loaded machine)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p.parse_args(argv)
@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         params = load_params(args.params)
-        variants = list(params.variants) if args.all else args.variant
+        variants = list(params.variants) if args.all else list(dict.fromkeys(args.variant))   # each once
         tasks = [(v, s) for v in variants for s in (args.seed or params.seeds_of(v))]
         order = sorted(range(len(tasks)), key=lambda i: -sweep_cost(params, tasks[i][0]))  # stable
     except KeyError as e:

@@ -1,27 +1,28 @@
-"""DVC stage: train every seed of one variant of params.yaml on Ray Train, tracked in MLflow.
+"""DVC stage: train every run of params.yaml on Ray Train, tracked in MLflow.
 
+    python -m stages.train --params params.yaml --all          (every variant and collapse_study: entry)
     python -m stages.train --params params.yaml --variant NAME [--seed N ...]
-    python -m stages.train --params params.yaml --study          (every collapse_study: entry)
-        [--models models] [--metrics-dir metrics/train] [--scores metrics/scores]
-        [--shards data/shards] [--storage checkpoints/train] [--jobs N] [--no-tracking]
+    python -m stages.train --params params.yaml --study        (every collapse_study: entry)
+        [--models models] [--metrics-dir metrics/train] [--study-metrics-dir metrics/collapse]
+        [--scores metrics/scores] [--shards data/shards] [--storage checkpoints/train] [--jobs N] [--no-tracking]
 
-The seeds (default: the variant's `seeds`, else the top-level `seeds`) train at once: one Ray
-Train run each on one Ray instance (RAY_ADDRESS's cluster, else a local one), sharing its CPUs,
-at most --jobs at a time (default: one per CPU plus one; the others wait for a free slot,
-longest first);
-`launcher: local` trains them one after the other in this process. `--study` trains every
-seed of every configuration of the collapse study at once: one experiment, one stage, Ray's
-start-up paid once and both cores busy to its end.
+The runs (every seed of every selected variant: its `seeds`, else the top-level `seeds`)
+share one pool on one Ray instance (RAY_ADDRESS's cluster, else a local one): one Ray Train
+run each, at most --jobs at a time (default: one per CPU plus one), the others waiting for a
+free slot, longest first; `launcher: local` trains them one after the other in this process.
+`--all` is the default pipeline's one train stage: Ray's start-up is paid once, both cores stay
+busy to the end, and no stage waits for its slowest seed while a core idles.
 
 Inputs: <shards>/<dataset>/train (shard stage); with train.evaluate also the feature_net
-and ref_stats stages' outputs. Outputs, per seed N (biggan.train.outputs):
-    <models>/<variant>/sN/G_ema.pt, model.json
-    <metrics-dir>/<variant>/sN.json (the run's whole summary), sN.losses.csv, sN.sigma0.csv, sN.evals.csv
-and, written last, <scores>/train-<variant>.json (with --study: <scores>/collapse/<configuration>.json):
-the small numeric summary DVC shows as metrics (means over the seeds). Checkpoints live under <storage>/<variant>-s<seed>-<hash>/:
-re-running after a kill resumes there. Exit status: 0 done (a collapsed run is a result),
-1 a seed failed (the others' outputs are written), 2 bad params, missing inputs, or tracking
-store / Ray cluster unreachable.
+and ref_stats stages' outputs. Outputs, per seed N of variant V (biggan.train.outputs):
+    <models>/V/sN/G_ema.pt, model.json
+    <metrics-dir>/V/sN.json (the run's whole summary), sN.losses.csv, sN.sigma0.csv, sN.evals.csv
+and, written last, <scores>/train/V.json: the small numeric summary DVC shows as metrics
+(means over the seeds). A collapse_study: configuration C writes <models>/collapse/C/,
+<study-metrics-dir>/C/ and <scores>/collapse/C.json instead. Checkpoints live under
+<storage>/<name>-s<seed>-<hash>/: re-running after a kill resumes there. Exit status: 0 done
+(a collapsed run is a result), 1 a run failed (the others' outputs are written), 2 bad params,
+missing inputs, or tracking store / Ray cluster unreachable.
 """
 from __future__ import annotations
 
@@ -35,11 +36,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--all", action="store_true", help="every variant and every collapse_study: configuration")
     which.add_argument("--variant", help="a key of the variants: or collapse_study: section")
-    which.add_argument("--study", action="store_true", help="every configuration of collapse_study:, at once")
+    which.add_argument("--study", action="store_true", help="every configuration of collapse_study:")
     p.add_argument("--seed", type=int, action="append", help="train only these seeds (repeatable)")
     p.add_argument("--models", default="models", help="model root (default: models)")
     p.add_argument("--metrics-dir", default="metrics/train", help="per-run histories (default: metrics/train)")
+    p.add_argument("--study-metrics-dir", default="metrics/collapse",
+                   help="the collapse study's per-run histories (default: metrics/collapse)")
     p.add_argument("--scores", default="metrics/scores", help="DVC metrics files (default: metrics/scores)")
     p.add_argument("--shards", default="data/shards", help="shard root (default: data/shards)")
     p.add_argument("--storage", default="checkpoints/train", help="checkpoint root (default: checkpoints/train)")
@@ -59,6 +63,14 @@ def _line(out) -> str:
             f"{ips} images/s, {s['timing']['total_s']:.1f} s")
 
 
+def _outputs(root, args: argparse.Namespace, name: str, study: bool) -> tuple:
+    """(models dir, metrics dir, scores file) of a variant or collapse-study configuration."""
+    if study:
+        return (root / args.models / "collapse" / name, root / args.study_metrics_dir / name,
+                root / args.scores / "collapse" / f"{name}.json")
+    return root / args.models / name, root / args.metrics_dir / name, root / args.scores / "train" / f"{name}.json"
+
+
 def main(argv: list[str] | None = None) -> int:
     from pathlib import Path
 
@@ -76,16 +88,19 @@ def main(argv: list[str] | None = None) -> int:
     root = Path.cwd()
     try:
         params = load_params(args.params)
-        names = list(params.collapse_study) if args.study else [args.variant]
+        if args.variant is not None:
+            names = [args.variant]
+        else:
+            names = (list(params.variants) if args.all else []) + list(params.collapse_study)
         if not names:
             raise ConfigError(args.params, ["collapse_study: is empty; --study has nothing to train"])
         specs = [params.run(v, s) for v in names for s in (args.seed or params.seeds_of(v))]
         for spec in specs:                       # every input checked before any run starts
             default_data(spec, root / args.shards)
             check_num_classes(root / args.shards / spec.dataset_name / "train", spec.model.n_classes,
-                              f"{'collapse_study' if args.study else 'variants'}.{spec.variant}.model.n_classes",
-                              args.params)
-        stage = os.environ.get("DVC_STAGE") or ("collapse" if args.study else f"train {args.variant}")
+                              f"{'collapse_study' if spec.variant in params.collapse_study else 'variants'}."
+                              f"{spec.variant}.model.n_classes", args.params)
+        stage = os.environ.get("DVC_STAGE") or "train"
         outcomes = train_seeds(specs, root=root, storage=root / args.storage,
                                data=lambda spec: default_data(spec, root / args.shards),
                                tracking=not args.no_tracking, stage=stage, jobs=args.jobs)
@@ -99,18 +114,17 @@ def main(argv: list[str] | None = None) -> int:
     done = [o for o in outcomes if not isinstance(o, BaseException)]
     unavailable = [o for _, o in failed if isinstance(o, (FileNotFoundError, TrackingUnavailable,
                                                           RayConnectionError))]
+    where = {v: _outputs(root, args, v, v in params.collapse_study) for v in names}
     for out in done:
-        v = out.spec.variant
-        write_stage_outputs(out, root / args.models / v / f"s{out.spec.seed}", root / args.metrics_dir / v,
-                            f"s{out.spec.seed}")
+        models, metrics, _ = where[out.spec.variant]
+        write_stage_outputs(out, models / f"s{out.spec.seed}", metrics, f"s{out.spec.seed}")
         print(_line(out))
     for spec, e in failed:
         print(f"error: {spec.run_name}: {type(e).__name__}: {e}", file=sys.stderr)
     if failed:
         return 2 if len(unavailable) == len(failed) else 1
-    scores = root / args.scores / "collapse" if args.study else root / args.scores
     for v in names:
-        path = scores / (f"{v}.json" if args.study else f"train-{v}.json")
+        path = where[v][2]
         write_scores(path, [o.summary for o in done if o.spec.variant == v])
         print(f"{v}: {sum(o.spec.variant == v for o in done)} seed(s) trained; wrote {path}")
     return 0

@@ -2,7 +2,8 @@
 
 One full run (module fixture) is then inspected: the tables' structure, every number traced
 to a run's metrics file, the claims and the collapse study, a clean `dvc status`, a no-op
-repro, the stages a one-variant change invalidates, DVC's lock against a concurrent repro,
+repro, the stages a one-variant change invalidates (training on, never the data), DVC's
+lock against a concurrent repro,
 an interrupted repro that resumes, and DVC's metrics, plots and experiments. Every dvc call
 is `.venv/bin/dvc` from a shell without the venv on PATH, as README writes it.
 """
@@ -75,7 +76,7 @@ def test_every_number_traces_to_a_run_metrics_file(repo):
     assert t2["real_val_is"] == pytest.approx(real["val_is_mean"])
     scores = load(repo / "metrics/scores/sweep/full.json")
     assert scores["fid_none"] == pytest.approx(sweep["no_trunc"]["fid"], abs=1e-4)
-    assert load(repo / "metrics/scores/train-full.json")["fid"] == pytest.approx(train["fid_best"], abs=1e-4)
+    assert load(repo / "metrics/scores/train/full.json")["fid"] == pytest.approx(train["fid_best"], abs=1e-4)
 
 
 def test_claims_and_collapse_study_come_from_the_runs(repo):
@@ -102,7 +103,7 @@ def test_status_is_clean_and_a_noop_repro_runs_nothing(repo):
     assert "Running stage" not in out and "up to date" in out
 
 
-def test_changing_one_variant_invalidates_only_its_stages_and_the_tables(repo):
+def test_changing_one_variant_reruns_training_and_what_follows_never_the_data(repo):
     params_path = repo / "params.yaml"
     original = params_path.read_text()
     params = yaml.safe_load(original)
@@ -113,10 +114,11 @@ def test_changing_one_variant_invalidates_only_its_stages_and_the_tables(repo):
         dry = run_dvc(repo, "repro", "--dry").stdout
     finally:
         params_path.write_text(original)
-    # stages whose own deps changed (register: the variants are its candidates)
-    assert sorted(status) == ["register", "sweep", "tables", "train@jft"]
+    # stages whose own deps changed (register: the variants are its candidates); one train stage
+    # trains every run in one pool
+    assert sorted(status) == ["register", "sweep", "tables", "train"]
     would_run = re.findall(r"Running stage '([^']+)'", dry)
-    assert would_run[0] == "train@jft" and set(would_run) <= {"train@jft", "sweep", "tables", "register"}
+    assert would_run[0] == "train" and set(would_run) <= {"train", "sweep", "tables", "register"}
     assert "up to date" in run_dvc(repo, "status").stdout
 
 
@@ -149,7 +151,7 @@ def test_an_interrupted_repro_resumes_and_never_looks_finished(repo):
     store = repo / "checkpoints/train"
     before = set(store.glob("full-s0-*"))
     try:
-        proc = subprocess.Popen([str(repo / ".venv/bin/dvc"), "repro", "train@full"], cwd=repo, env=dvc_env(), start_new_session=True,
+        proc = subprocess.Popen([str(repo / ".venv/bin/dvc"), "repro", "train"], cwd=repo, env=dvc_env(), start_new_session=True,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.time() + 180
         while time.time() < deadline:
@@ -162,9 +164,9 @@ def test_an_interrupted_repro_resumes_and_never_looks_finished(repo):
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(30)
         assert not metrics.exists()                       # removed before training: never stale
-        status = json.loads(run_dvc(repo, "status", "--json", "train@full").stdout)
-        assert "train@full" in status
-        run_dvc(repo, "repro", "train@full")
+        status = json.loads(run_dvc(repo, "status", "--json", "train").stdout)
+        assert "train" in status
+        run_dvc(repo, "repro", "train")
         summary = load(metrics)
         assert summary["iterations_done"] == 60 and summary["resumes"], summary["resumes"]
     finally:
@@ -173,7 +175,7 @@ def test_an_interrupted_repro_resumes_and_never_looks_finished(repo):
 
 def test_metrics_plots_and_an_experiment_work_on_the_pipeline(repo):
     shown = run_dvc(repo, "metrics", "show").stdout
-    assert "metrics/scores/train-full.json" in shown and "results/metrics.json" in shown
+    assert "metrics/scores/train/full.json" in shown and "results/metrics.json" in shown
     assert max(len(line) for line in shown.splitlines()) < 200          # fits a (wide) terminal
     assert "mlflow" not in shown and "_s" not in shown.replace("metrics/scores", "")   # no ids, no timings
     # a rerun with identical results diffs empty: the metrics hold scores only, no ids or timings
@@ -181,7 +183,7 @@ def test_metrics_plots_and_an_experiment_work_on_the_pipeline(repo):
     run_dvc(repo, "repro")                          # up to date with params.yaml after the tests above
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "outputs")
-    run_dvc(repo, "repro", "--force", "-s", "train@full")
+    run_dvc(repo, "repro", "--force", "-s", "train")
     assert run_dvc(repo, "metrics", "diff").stdout.strip() == ""
     run_dvc(repo, "plots", "show")
     page = (repo / "dvc_plots/index.html").read_text()

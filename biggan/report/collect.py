@@ -6,7 +6,7 @@
     metrics/sweep/<variant>/s<seed>.csv     every sweep point (the truncation curves)
     data/refstats/<dataset>/metrics.json    IS/FID of the real validation images
 
-The collapse study's runs (`collapse_study:`, the collapse stage) have train files only, in the
+The collapse study's runs (`collapse_study:`, trained by the same stage) have train files only, in the
 same layout under metrics/collapse/<configuration>/.
 
 Every number in a table is taken from one of these files, and the file is named in the
@@ -86,7 +86,7 @@ def collect(params: Params, train_dir: Path, sweep_dir: Path) -> dict[str, list[
     out: dict[str, list[RunRecord]] = {}
     for spec in params.runs():
         tp, sp = run_file(train_dir, spec.variant, spec.seed), run_file(sweep_dir, spec.variant, spec.seed)
-        train, sweep = _read_json(tp, f"train@{spec.variant}"), _read_json(sp, "sweep")
+        train, sweep = _read_json(tp, "train"), _read_json(sp, "sweep")
         csv_path = sp.with_suffix(".csv")
         rows = read_sweep_csv(csv_path) if csv_path.is_file() else []
         out.setdefault(spec.variant, []).append(RunRecord(spec, train, sweep, rows, tp, sp))
@@ -94,12 +94,12 @@ def collect(params: Params, train_dir: Path, sweep_dir: Path) -> dict[str, list[
 
 
 def collect_study(params: Params, study_dir: Path) -> dict[str, list[RunRecord]]:
-    """The collapse study's runs (the collapse stage's files under `study_dir`): variant -> its
+    """The collapse study's runs (the train stage's files under `study_dir`): variant -> its
     runs, train files only."""
     out: dict[str, list[RunRecord]] = {}
     for spec in params.runs("collapse_study"):
         tp = run_file(study_dir, spec.variant, spec.seed)
-        train = _read_json(tp, "collapse")
+        train = _read_json(tp, "train")
         out.setdefault(spec.variant, []).append(RunRecord(spec, train, {}, [], tp, None))
     return out
 

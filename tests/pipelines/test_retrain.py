@@ -97,7 +97,7 @@ def test_retrain_registers_then_idles_then_retrains_on_changed_data(reproduced):
     assert r3["changed"] and {c.split(" ")[0] for c in r3["changed_data"]} == stale
     assert all("params.yaml" in c for c in r3["changed_data"])
     ran = {s["stage"] for s in r3["stages"] if s["status"] == "reproduced"}
-    assert {"shard@d16", "ref_stats@d16", "train@full", "sweep", "tables"} <= ran
+    assert {"shard@d16", "ref_stats@d16", "train", "sweep", "tables"} <= ran
     assert "shard@ml16" not in ran
     d3 = r3["decision"]
     new_doc = _train_doc(repo)
@@ -116,7 +116,7 @@ def test_retrain_registers_then_idles_then_retrains_on_changed_data(reproduced):
 def test_changed_data_is_dvc_status_then_the_recorded_lock_entries():
     from pipelines.retrain import changed_data, is_data
 
-    assert [is_data(n) for n in ("digits_manifest", "shard@d16", "data/new.dvc", "train@full", "tables")] == \
+    assert [is_data(n) for n in ("digits_manifest", "shard@d16", "data/new.dvc", "train", "tables")] == \
         [True, True, True, False, False]
     lock = {"shard@d16": {"outs": [{"md5": "a"}]}}
     now = {"out_of_date": {}, "lock": lock}

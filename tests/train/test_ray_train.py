@@ -52,7 +52,7 @@ def test_stage_trains_every_seed_at_once_on_ray_from_real_shards(tmp_path, ray_l
         assert (tmp_path / f"models/tiny/s{seed}/G_ema.pt").is_file()
         losses = (tmp_path / f"metrics/train/tiny/s{seed}.losses.csv").read_text().splitlines()
         assert [int(r.split(",")[0]) for r in losses[1:]] == [5, 10, 15, 20]
-    scores = json.loads((tmp_path / "metrics/scores/train-tiny.json").read_text())
+    scores = json.loads((tmp_path / "metrics/scores/train/tiny.json").read_text())
     assert scores["itr"] == 20 and scores["collapsed"] == 0
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")     # tracking.uri default, repo-relative
     runs = client.search_runs([client.get_experiment_by_name("biggan").experiment_id])

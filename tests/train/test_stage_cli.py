@@ -64,3 +64,32 @@ def test_bad_jobs_and_an_empty_study_are_refused_before_any_work(repo, capsys):
     assert "--jobs 0" in capsys.readouterr().err
     assert main(["--params", "params.yaml", "--study"]) == 2
     assert "collapse_study: is empty" in capsys.readouterr().err
+
+
+def test_the_defaults_longest_run_starts_first_and_its_cheapest_last():
+    """One pool for every run of the default: the 1,000-iteration full model must not start
+    last and train alone; the smallest batches fill the end."""
+    from biggan.config import load_params
+    from biggan.train.run import expected_cost
+
+    params = load_params(REPO_ROOT / "params.yaml")
+    runs = sorted(params.runs() + params.runs("collapse_study"), key=lambda r: -expected_cost(r))
+    assert runs[0].variant == "t1_b16_ch6_ortho" and runs[0].train.iterations == 1000
+    assert runs[-1].variant == "t1_b4_ch4"
+
+
+def test_all_trains_every_variant_and_the_study_into_their_own_folders(repo, capsys):
+    from biggan.config import load_params
+    from biggan.data.shard.build import build_shards
+    from tests.train.specs import UNSTABLE
+
+    raw = {**BASE, "train": {**BASE["train"], "iterations": 10, "checkpoint_every": 10, "sample_every": 10},
+           "collapse_study": {"wild": {"dataset": "d16", **UNSTABLE}}}
+    (repo / "params.yaml").write_text(yaml.safe_dump(raw))
+    build_shards(load_params(repo / "params.yaml").datasets["d16"], "train", repo / "data/shards/d16/train",
+                 name="d16", progress=False)
+    assert main(["--params", "params.yaml", "--all", "--seed", "0", "--no-tracking"]) == 0
+    assert (repo / "models/tiny/s0/G_ema.pt").is_file() and (repo / "models/collapse/wild/s0/G_ema.pt").is_file()
+    assert (repo / "metrics/train/tiny/s0.json").is_file() and (repo / "metrics/collapse/wild/s0.json").is_file()
+    assert (repo / "metrics/scores/train/tiny.json").is_file() and (repo / "metrics/scores/collapse/wild.json").is_file()
+    assert not (repo / "metrics/train/wild").exists() and not (repo / "models/wild").exists()
