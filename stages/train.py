@@ -20,7 +20,8 @@ and ref_stats stages' outputs. Outputs, per seed N of variant V (biggan.train.ou
 and, written last, <scores>/train/V.json: the small numeric summary DVC shows as metrics
 (means over the seeds). A collapse_study: configuration C writes <models>/collapse/C/,
 <study-metrics-dir>/C/ and <scores>/collapse/C.json instead. Checkpoints live under
-<storage>/<name>-s<seed>-<hash>/: re-running after a kill resumes there. Exit status: 0 done
+<storage>/<name>-s<seed>-<hash>/: re-running after a kill resumes there, and a run completed
+with the same code and inputs is reused, not retrained (biggan.train.reuse). Exit status: 0 done
 (a collapsed run is a result), 1 a run failed (the others' outputs are written), 2 bad params,
 missing inputs, or tracking store / Ray cluster unreachable.
 """

@@ -148,6 +148,7 @@ def test_an_interrupted_repro_resumes_and_never_looks_finished(repo):
     params["variants"]["full"]["train"] = {"iterations": 60, "checkpoint_every": 10}
     params_path.write_text(yaml.safe_dump(params, sort_keys=False))
     metrics = repo / "metrics/train/full/s0.json"
+    other = load(repo / "metrics/train/jft/s0.json")                # completed in the first repro
     store = repo / "checkpoints/train"
     before = set(store.glob("full-s0-*"))
     try:
@@ -169,6 +170,8 @@ def test_an_interrupted_repro_resumes_and_never_looks_finished(repo):
         run_dvc(repo, "repro", "train")
         summary = load(metrics)
         assert summary["iterations_done"] == 60 and summary["resumes"], summary["resumes"]
+        # the stage reran every run; the ones completed with this code and inputs were reused
+        assert load(repo / "metrics/train/jft/s0.json") == other
     finally:
         params_path.write_text(original)
 
@@ -183,6 +186,7 @@ def test_metrics_plots_and_an_experiment_work_on_the_pipeline(repo):
     run_dvc(repo, "repro")                          # up to date with params.yaml after the tests above
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "outputs")
+    shutil.rmtree(repo / "checkpoints/train")       # retrain for real: completed runs would be reused
     run_dvc(repo, "repro", "--force", "-s", "train")
     assert run_dvc(repo, "metrics", "diff").stdout.strip() == ""
     run_dvc(repo, "plots", "show")

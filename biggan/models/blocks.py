@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from biggan.models.norm import ConditionalBatchNorm2d
 from biggan.models.spectral import LayerFactory, SpectralNormMixin
-from biggan.models.upconv import up2_conv3x3
+from biggan.models.resample_conv import conv3x3_pool2, up2_conv3x3
 
 
 class GBlock(nn.Module):
@@ -43,7 +43,8 @@ class DBlock(nn.Module):
     """[ReLU]-conv3x3-ReLU-conv3x3-[avgpool]; shortcut [avgpool]-conv1x1 where shapes change.
 
     The first block has no leading ReLU (it sees the image). A 1x1 conv and a 2x2 average
-    pool commute, so the shortcut always pools first (4x fewer pixels to convolve).
+    pool commute, so the shortcut always pools first (4x fewer pixels to convolve); conv2 and
+    the pool run as one stride-2 conv (conv3x3_pool2, 2.25x fewer FLOPs, same parameters).
     """
 
     def __init__(self, in_ch: int, out_ch: int, layers: LayerFactory, down: bool, preactivation: bool):
@@ -60,9 +61,8 @@ class DBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = F.relu(x) if self.preactivation else x
-        h = self.conv2(F.relu(self.conv1(h)))
-        if self.down:
-            h = F.avg_pool2d(h, 2)
+        h = F.relu(self.conv1(h))
+        h = conv3x3_pool2(h, _weight(self.conv2), self.conv2.bias) if self.down else self.conv2(h)
         return h + self.shortcut(x)
 
 

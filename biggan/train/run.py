@@ -4,14 +4,15 @@
              the same configuration after a kill resumes from its newest checkpoint; any
              change of model/train/dataset/eval settings starts a fresh run. Operational
              keys (OPERATIONAL) are not hashed, so e.g. raising max_failures still resumes.
-             A run that completed (marker file DONE) is wiped and retrained when called again:
-             the code may have changed since.
+             A run that completed (marker file DONE) is handed out again when called with the
+             same code and inputs (biggan.train.reuse), else wiped and retrained.
     track    fail fast if the tracking store is unusable; continue the run's MLflow run
              (its id is kept in <run dir>/mlflow_run.json) or create one.
     launch   Ray Train (`train.launcher: ray`) or in-process (`local`, one worker).
     select   the G_ema to hand out: best FID before collapse, else the last healthy
              checkpoint, else the final one (biggan.train.records.Selection).
-    finish   summary metrics, history CSVs and the generator model to MLflow; DONE marker.
+    finish   summary metrics, history CSVs and the generator model to MLflow; the outcome and
+             the DONE marker kept for reuse.
 """
 from __future__ import annotations
 
@@ -28,10 +29,10 @@ from typing import Callable
 
 from biggan.config.params import RunSpec
 from biggan.train.job import DataFactory, EvalScorer, Scorer, ShardStream, TrainJob, Tracking
+from biggan.train import reuse
 from biggan.train.records import History, Selection
 
 OPERATIONAL = ("max_failures", "checkpoint_keep", "cpus_per_worker", "threads_per_worker")
-DONE = "DONE"
 
 
 def config_hash(spec: RunSpec) -> str:
@@ -104,8 +105,16 @@ def train(spec: RunSpec, *, root: str | Path = ".", storage: str | Path | None =
         mr.check_reachable(uri)
     name = run_name(spec)
     run_dir = Path(storage or root / "checkpoints" / "train").resolve() / name
-    if (run_dir / DONE).exists():
-        log(f"{name}: completed before; starting afresh")
+    fingerprint = reuse.fingerprint(reuse.input_files(data, scorer))
+    if (run_dir / reuse.DONE).exists():
+        kept = reuse.load(run_dir, fingerprint, uri)
+        if kept is not None:
+            log(f"{name}: completed before with this configuration, code and inputs; reused")
+            history = History()
+            history.load_state_dict(kept["history"])
+            return TrainOutcome(spec, name, run_dir, kept["summary"], kept["g_ema_state"], history,
+                                kept["mlflow_run_id"], kept["timing"])
+        log(f"{name}: completed before with other code or inputs; starting afresh")
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
 
@@ -134,10 +143,12 @@ def train(spec: RunSpec, *, root: str | Path = ".", storage: str | Path | None =
     outcome = _outcome(spec, name, run_dir, state, run_id)
     if run_id:
         _finish_tracking(outcome, uri, loop_summary)
-    (run_dir / DONE).write_text(json.dumps({"iteration": state["iteration"]}) + "\n")
     outcome.timing = {"setup_s": t_fit - t_start, "fit_s": t_done - t_fit,
                       "finish_s": time.perf_counter() - t_done, "total_s": time.perf_counter() - t_start}
     outcome.summary["timing"] = {k: round(v, 3) for k, v in outcome.timing.items()}
+    reuse.save(run_dir, fingerprint, iteration=state["iteration"], summary=outcome.summary,
+               g_ema_state=outcome.g_ema_state, history=outcome.history.state_dict(),
+               mlflow_run_id=run_id, timing=outcome.timing)
     return outcome
 
 

@@ -4,10 +4,10 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from biggan.config.model import ModelConfig
-from biggan.models import build_generator
-from biggan.models.blocks import GBlock, make_cbn_factory
+from biggan.models import build_discriminator, build_generator
+from biggan.models.blocks import DBlock, GBlock, make_cbn_factory
 from biggan.models.spectral import LayerFactory
-from biggan.models.upconv import up2_conv3x3
+from biggan.models.resample_conv import conv3x3_pool2, up2_conv3x3
 
 
 def up(x: torch.Tensor) -> torch.Tensor:
@@ -18,18 +18,27 @@ def reference(x, w, b):
     return F.conv2d(up(x), w, b, padding=1)
 
 
-def summation_bound(x, w, b, g, dtype):
+def reference_down(x, w, b):
+    return F.avg_pool2d(F.conv2d(x, w, b, padding=1), 2)
+
+
+def summation_bound(x, w, b, g, dtype, ref=reference):
     """Worst-case rounding bounds for y, dL/dx, dL/dw (L = <g, y>): 2 n eps sum|terms|.
 
     Both implementations sum the same exact terms in a different order; each is within
     n eps sum|terms| of the exact sum for n terms (Higham's gamma_n, n eps << 1). The sums of
-    |terms| are the reference evaluated on |x|, |w|, |b|, |g|.
+    |terms| are the reference evaluated on |x|, |w|, |b|, |g| (up and average pool are sums
+    with positive weights, so they keep |terms| whole).
     """
     xa, wa = x.detach().abs().requires_grad_(), w.detach().abs().requires_grad_()
-    ya = reference(xa, wa, None if b is None else b.detach().abs())
+    ya = ref(xa, wa, None if b is None else b.detach().abs())
     (ya * g.abs()).sum().backward()
     B, C, H, W = x.shape
-    n_y, n_gx, n_gw = 9 * C + 1, 4 * 9 * w.shape[0], B * 4 * H * W   # terms per output element
+    # terms per output element (the larger of the two implementations' counts)
+    if ref is reference:
+        n_y, n_gx, n_gw = 9 * C + 1, 4 * 9 * w.shape[0], B * 4 * H * W
+    else:
+        n_y, n_gx, n_gw = 4 * 9 * C + 1, 9 * w.shape[0], B * H * W
     eps = torch.finfo(dtype).eps
     return tuple(2 * n * eps * a for n, a in ((n_y, ya.detach()), (n_gx, xa.grad), (n_gw, wa.grad)))
 
@@ -83,6 +92,83 @@ def test_up2_conv3x3_under_bf16_autocast_matches_the_reference_dtype_and_values(
 def test_up2_conv3x3_rejects_other_kernels():
     with pytest.raises(ValueError, match=r"3x3 kernel.*\(4, 2, 5, 5\)"):
         up2_conv3x3(torch.randn(1, 2, 4, 4), torch.randn(4, 2, 5, 5), None)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("shape", [(2, 3, 4, 4, 5), (1, 8, 6, 8, 2), (3, 16, 16, 16, 16), (2, 4, 2, 2, 3)])
+@pytest.mark.parametrize("bias", [True, False])
+def test_conv3x3_pool2_equals_conv_then_average_pool(shape, dtype, bias):
+    B, C, H, W, O = shape
+    gen = torch.Generator().manual_seed(sum(shape))
+    x = torch.randn(B, C, H, W, generator=gen, dtype=dtype, requires_grad=True)
+    w = torch.randn(O, C, 3, 3, generator=gen, dtype=dtype, requires_grad=True)
+    b = torch.randn(O, generator=gen, dtype=dtype, requires_grad=True) if bias else None
+    g = torch.randn(B, O, H // 2, W // 2, generator=gen, dtype=dtype)
+
+    got = conv3x3_pool2(x, w, b)
+    got_gx, got_gw = torch.autograd.grad(got, (x, w), g)
+    want = reference_down(x, w, b)
+    want_gx, want_gw = torch.autograd.grad(want, (x, w), g)
+    tol_y, tol_gx, tol_gw = summation_bound(x, w, b, g, dtype, reference_down)
+
+    assert got.shape == want.shape == (B, O, H // 2, W // 2)
+    assert ((got - want).abs() <= tol_y).all()
+    assert ((got_gx - want_gx).abs() <= tol_gx).all()
+    assert ((got_gw - want_gw).abs() <= tol_gw).all()
+    if bias:
+        (got_gb,) = torch.autograd.grad(conv3x3_pool2(x, w, b), b, g)
+        assert torch.allclose(got_gb, g.sum((0, 2, 3)), rtol=0, atol=float(tol_gw.max()))
+
+
+def test_conv3x3_pool2_bound_catches_a_wrong_kernel():
+    gen = torch.Generator().manual_seed(0)
+    x, w = torch.randn(2, 8, 8, 8, generator=gen), torch.randn(5, 8, 3, 3, generator=gen)
+    g = torch.ones(2, 5, 4, 4)
+    tol_y = summation_bound(x, w, None, g, torch.float32, reference_down)[0]
+    assert ((conv3x3_pool2(x, w.flip(-1), None) - reference_down(x, w, None)).abs() > tol_y).any()
+
+
+def test_conv3x3_pool2_under_bf16_autocast_matches_the_reference_dtype_and_values():
+    gen = torch.Generator().manual_seed(0)
+    x, w, b = torch.randn(2, 8, 8, 8, generator=gen), torch.randn(6, 8, 3, 3, generator=gen), torch.randn(6, generator=gen)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got, want = conv3x3_pool2(x, w, b), reference_down(x, w, b)
+    assert got.dtype == want.dtype == torch.bfloat16
+    eps = torch.finfo(torch.bfloat16).eps
+    assert ((got.float() - want.float()).abs() <= 4 * eps * want.float().abs().max()).all()
+
+
+def test_conv3x3_pool2_rejects_other_kernels_and_odd_sizes():
+    with pytest.raises(ValueError, match=r"3x3 kernel.*\(4, 2, 5, 5\)"):
+        conv3x3_pool2(torch.randn(1, 2, 4, 4), torch.randn(4, 2, 5, 5), None)
+    with pytest.raises(ValueError, match=r"even height and width.*\(1, 2, 5, 4\)"):
+        conv3x3_pool2(torch.randn(1, 2, 5, 4), torch.randn(4, 2, 3, 3), None)
+
+
+@pytest.mark.parametrize("sn", [True, False])
+@pytest.mark.parametrize("preactivation", [True, False])
+def test_dblock_equals_conv_then_average_pool(sn, preactivation):
+    # the block against its textbook form on the same weights, values and gradients (fp32);
+    # and its conv FLOPs: conv2 as 4x4 taps per output pixel, conv_sc on the pooled input
+    torch.manual_seed(0)
+    B, C, O, H = 3, 4, 6, 8
+    block, twin = (DBlock(C, O, LayerFactory(sn), True, preactivation) for _ in range(2))
+    twin.load_state_dict(block.state_dict())
+    x = torch.randn(B, C, H, H)
+    with FlopCounterMode(display=False) as counter:
+        got = block(x)
+    convs = sum(n for op, n in counter.get_flop_counts()["Global"].items() if "conv" in str(op))
+    assert convs == 2 * B * (C * O * 9 * H * H + O * O * 16 * H * H // 4 + C * O * H * H // 4)
+
+    h = F.relu(x) if preactivation else x
+    want = F.avg_pool2d(twin.conv2(F.relu(twin.conv1(h))), 2) + twin.conv_sc(F.avg_pool2d(x, 2))
+    got.square().sum().backward()
+    want.square().sum().backward()
+    n_eps = B * H * H * 16 * torch.finfo(torch.float32).eps
+    assert torch.allclose(got, want, rtol=0, atol=n_eps * want.abs().max().item())
+    scale = max(q.grad.abs().max().item() for q in twin.parameters())
+    for (name, p), q in zip(block.named_parameters(), twin.parameters()):
+        assert torch.allclose(p.grad, q.grad, rtol=0, atol=n_eps * scale), name
 
 
 def make_block(sn: bool, cin: int = 8, cout: int = 6) -> GBlock:
@@ -147,3 +233,24 @@ def test_generator_output_equals_upsample_then_convs(monkeypatch):
     want = twin(z, y)
     assert torch.allclose(got, want, rtol=0, atol=9 * 16 * torch.finfo(torch.float32).eps)
     assert not torch.equal(got, G(torch.randn(4, 20), y))   # the comparison is not vacuous
+
+
+def test_discriminator_output_equals_conv_then_average_pool(monkeypatch):
+    # the whole D on the same weights (strict state_dict load: keys unchanged), fp32
+    cfg = ModelConfig(resolution=32, ch=4, dim_z=20, n_classes=5, shared_dim=8, attention=[16])
+    torch.manual_seed(0)
+    D = build_discriminator(cfg)
+    torch.manual_seed(1)
+    twin = build_discriminator(cfg)
+    twin.load_state_dict(D.state_dict())
+    x, y = torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 3, 4])
+    got = D(x, y)
+
+    def textbook(self, x):
+        h = self.conv2(F.relu(self.conv1(F.relu(x) if self.preactivation else x)))
+        return (F.avg_pool2d(h, 2) if self.down else h) + self.shortcut(x)
+
+    monkeypatch.setattr(DBlock, "forward", textbook)
+    want = twin(x, y)
+    assert torch.allclose(got, want, rtol=1e-5, atol=16 * 9 * 16 * torch.finfo(torch.float32).eps)
+    assert not torch.equal(got, D(torch.randn(4, 3, 32, 32), y))

@@ -119,7 +119,7 @@ def test_kill_then_rerun_resumes_the_same_run_and_changed_config_starts_fresh(tm
     fresh = train(changed, root=tmp_path, storage=tmp_path / "store", data=DigitsStream(RES, 16))
     assert fresh.summary["resumes"] == [] and fresh.mlflow_run_id != run.info.run_id
     again = train(spec, root=tmp_path, storage=tmp_path / "store", data=DigitsStream(RES, 16))
-    assert again.summary["resumes"] == [] and again.mlflow_run_id != run.info.run_id  # completed: retrained
+    assert again.mlflow_run_id == run.info.run_id and again.summary == out.summary   # completed: reused
 
 
 def test_checkpoint_state_round_trips_with_weights_only(tmp_path):
