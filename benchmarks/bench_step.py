@@ -21,8 +21,11 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import torch
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def configs(res: int | None, ch: int, batch: int, precision: str, variant: str | None, params: str):
@@ -111,10 +114,11 @@ def main() -> None:
             for threads in a.threads:
                 for prec in a.precision:
                     cmd = [sys.executable, "-m", "benchmarks.bench_step", "--one", flag, target,
-                           "--params", a.params, "--ch", str(a.ch), "--batch", str(a.batch),
+                           "--params", str(Path(a.params).resolve()), "--ch", str(a.ch), "--batch", str(a.batch),
                            "--threads", str(threads), "--precision", prec,
                            "--iters", str(a.iters), "--warmup", str(a.warmup)]
-                    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+                    # cwd: the children import the tree this script was loaded from, not the caller's
+                    out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT).stdout
                     r = json.loads(out.strip().splitlines()[-1])
                     rows.append(r)
                     print(f"{r['config']}: batch {r['batch']}, {r['d_steps']} D + 1 G, {r['threads']} thr "
