@@ -43,46 +43,58 @@ def summation_bound(x, w, b, g, dtype, ref=reference):
     return tuple(2 * n * eps * a for n, a in ((n_y, ya.detach()), (n_gx, xa.grad), (n_gw, wa.grad)))
 
 
+# the fast implementation, its textbook reference, the output size from the input's
+CASES = {"up": (up2_conv3x3, reference, lambda h, w: (2 * h, 2 * w)),
+         "down": (conv3x3_pool2, reference_down, lambda h, w: (h // 2, w // 2))}
+SHAPES = [("up", (2, 3, 4, 4, 5)), ("up", (1, 8, 5, 7, 2)), ("up", (3, 16, 8, 8, 16)), ("up", (2, 4, 1, 1, 3)),
+          ("down", (2, 3, 4, 4, 5)), ("down", (1, 8, 6, 8, 2)), ("down", (3, 16, 16, 16, 16)), ("down", (2, 4, 2, 2, 3))]
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-@pytest.mark.parametrize("shape", [(2, 3, 4, 4, 5), (1, 8, 5, 7, 2), (3, 16, 8, 8, 16), (2, 4, 1, 1, 3)])
+@pytest.mark.parametrize("case,shape", SHAPES)
 @pytest.mark.parametrize("bias", [True, False])
-def test_up2_conv3x3_equals_upsample_then_conv(shape, dtype, bias):
+def test_resampling_conv_equals_its_textbook_form(case, shape, dtype, bias):
+    fast, ref, out_hw = CASES[case]
     B, C, H, W, O = shape
     gen = torch.Generator().manual_seed(sum(shape))
     x = torch.randn(B, C, H, W, generator=gen, dtype=dtype, requires_grad=True)
     w = torch.randn(O, C, 3, 3, generator=gen, dtype=dtype, requires_grad=True)
     b = torch.randn(O, generator=gen, dtype=dtype, requires_grad=True) if bias else None
-    g = torch.randn(B, O, 2 * H, 2 * W, generator=gen, dtype=dtype)
+    g = torch.randn(B, O, *out_hw(H, W), generator=gen, dtype=dtype)
 
-    got = up2_conv3x3(x, w, b)
+    got = fast(x, w, b)
     got_gx, got_gw = torch.autograd.grad(got, (x, w), g)
-    want = reference(x, w, b)
+    want = ref(x, w, b)
     want_gx, want_gw = torch.autograd.grad(want, (x, w), g)
-    tol_y, tol_gx, tol_gw = summation_bound(x, w, b, g, dtype)
+    tol_y, tol_gx, tol_gw = summation_bound(x, w, b, g, dtype, ref)
 
-    assert got.shape == want.shape == (B, O, 2 * H, 2 * W)
+    assert got.shape == want.shape == (B, O, *out_hw(H, W))
     assert ((got - want).abs() <= tol_y).all()
     assert ((got_gx - want_gx).abs() <= tol_gx).all()
     assert ((got_gw - want_gw).abs() <= tol_gw).all()
     if bias:
-        (got_gb,) = torch.autograd.grad(up2_conv3x3(x, w, b), b, g)
+        (got_gb,) = torch.autograd.grad(fast(x, w, b), b, g)
         assert torch.allclose(got_gb, g.sum((0, 2, 3)), rtol=0, atol=float(tol_gw.max()))
 
 
-def test_up2_conv3x3_bound_catches_a_wrong_kernel():
+@pytest.mark.parametrize("case", CASES)
+def test_resampling_conv_bound_catches_a_wrong_kernel(case):
     # the tolerance above is far below the size of a real mistake (w flipped: taps mis-summed)
+    fast, ref, out_hw = CASES[case]
     gen = torch.Generator().manual_seed(0)
     x, w = torch.randn(2, 8, 4, 4, generator=gen), torch.randn(5, 8, 3, 3, generator=gen)
-    g = torch.ones(2, 5, 8, 8)
-    tol_y = summation_bound(x, w, None, g, torch.float32)[0]
-    assert ((up2_conv3x3(x, w.flip(-1), None) - reference(x, w, None)).abs() > tol_y).any()
+    g = torch.ones(2, 5, *out_hw(4, 4))
+    tol_y = summation_bound(x, w, None, g, torch.float32, ref)[0]
+    assert ((fast(x, w.flip(-1), None) - ref(x, w, None)).abs() > tol_y).any()
 
 
-def test_up2_conv3x3_under_bf16_autocast_matches_the_reference_dtype_and_values():
+@pytest.mark.parametrize("case", CASES)
+def test_resampling_conv_under_bf16_autocast_matches_the_reference_dtype_and_values(case):
+    fast, ref, _ = CASES[case]
     gen = torch.Generator().manual_seed(0)
     x, w, b = torch.randn(2, 8, 4, 4, generator=gen), torch.randn(6, 8, 3, 3, generator=gen), torch.randn(6, generator=gen)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        got, want = up2_conv3x3(x, w, b), reference(x, w, b)
+        got, want = fast(x, w, b), ref(x, w, b)
     assert got.dtype == want.dtype == torch.bfloat16
     # both round inputs to bf16 (8 bits): a few units of bf16 eps, relative to the output scale
     eps = torch.finfo(torch.bfloat16).eps
@@ -92,50 +104,6 @@ def test_up2_conv3x3_under_bf16_autocast_matches_the_reference_dtype_and_values(
 def test_up2_conv3x3_rejects_other_kernels():
     with pytest.raises(ValueError, match=r"3x3 kernel.*\(4, 2, 5, 5\)"):
         up2_conv3x3(torch.randn(1, 2, 4, 4), torch.randn(4, 2, 5, 5), None)
-
-
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-@pytest.mark.parametrize("shape", [(2, 3, 4, 4, 5), (1, 8, 6, 8, 2), (3, 16, 16, 16, 16), (2, 4, 2, 2, 3)])
-@pytest.mark.parametrize("bias", [True, False])
-def test_conv3x3_pool2_equals_conv_then_average_pool(shape, dtype, bias):
-    B, C, H, W, O = shape
-    gen = torch.Generator().manual_seed(sum(shape))
-    x = torch.randn(B, C, H, W, generator=gen, dtype=dtype, requires_grad=True)
-    w = torch.randn(O, C, 3, 3, generator=gen, dtype=dtype, requires_grad=True)
-    b = torch.randn(O, generator=gen, dtype=dtype, requires_grad=True) if bias else None
-    g = torch.randn(B, O, H // 2, W // 2, generator=gen, dtype=dtype)
-
-    got = conv3x3_pool2(x, w, b)
-    got_gx, got_gw = torch.autograd.grad(got, (x, w), g)
-    want = reference_down(x, w, b)
-    want_gx, want_gw = torch.autograd.grad(want, (x, w), g)
-    tol_y, tol_gx, tol_gw = summation_bound(x, w, b, g, dtype, reference_down)
-
-    assert got.shape == want.shape == (B, O, H // 2, W // 2)
-    assert ((got - want).abs() <= tol_y).all()
-    assert ((got_gx - want_gx).abs() <= tol_gx).all()
-    assert ((got_gw - want_gw).abs() <= tol_gw).all()
-    if bias:
-        (got_gb,) = torch.autograd.grad(conv3x3_pool2(x, w, b), b, g)
-        assert torch.allclose(got_gb, g.sum((0, 2, 3)), rtol=0, atol=float(tol_gw.max()))
-
-
-def test_conv3x3_pool2_bound_catches_a_wrong_kernel():
-    gen = torch.Generator().manual_seed(0)
-    x, w = torch.randn(2, 8, 8, 8, generator=gen), torch.randn(5, 8, 3, 3, generator=gen)
-    g = torch.ones(2, 5, 4, 4)
-    tol_y = summation_bound(x, w, None, g, torch.float32, reference_down)[0]
-    assert ((conv3x3_pool2(x, w.flip(-1), None) - reference_down(x, w, None)).abs() > tol_y).any()
-
-
-def test_conv3x3_pool2_under_bf16_autocast_matches_the_reference_dtype_and_values():
-    gen = torch.Generator().manual_seed(0)
-    x, w, b = torch.randn(2, 8, 8, 8, generator=gen), torch.randn(6, 8, 3, 3, generator=gen), torch.randn(6, generator=gen)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        got, want = conv3x3_pool2(x, w, b), reference_down(x, w, b)
-    assert got.dtype == want.dtype == torch.bfloat16
-    eps = torch.finfo(torch.bfloat16).eps
-    assert ((got.float() - want.float()).abs() <= 4 * eps * want.float().abs().max()).all()
 
 
 def test_conv3x3_pool2_rejects_other_kernels_and_odd_sizes():
@@ -213,15 +181,22 @@ def test_gblock_equals_upsample_then_convs(sn):
         assert torch.allclose(p.grad, q.grad, rtol=0, atol=n_eps * scale), name
 
 
+def twins(build):
+    """A 32 px model (with attention) and a second one loaded with its weights: a strict
+    state_dict load, so the fast blocks keep the textbook blocks' keys."""
+    cfg = ModelConfig(resolution=32, ch=4, dim_z=20, n_classes=5, shared_dim=8, attention=[16])
+    torch.manual_seed(0)
+    model = build(cfg)
+    torch.manual_seed(1)
+    twin = build(cfg)
+    twin.load_state_dict(model.state_dict())
+    return model, twin
+
+
 def test_generator_output_equals_upsample_then_convs(monkeypatch):
     # the whole G on the same weights (strict state_dict load: keys unchanged), fp32; output
     # in [-1, 1], tolerance: the largest conv fan-in (9 x 16 channels) x eps
-    cfg = ModelConfig(resolution=32, ch=4, dim_z=20, n_classes=5, shared_dim=8, attention=[16])
-    torch.manual_seed(0)
-    G = build_generator(cfg)
-    torch.manual_seed(1)
-    twin = build_generator(cfg)
-    twin.load_state_dict(G.state_dict())
+    G, twin = twins(build_generator)
     z, y = torch.randn(4, 20), torch.tensor([0, 1, 3, 4])
     got = G(z, y)
 
@@ -237,12 +212,7 @@ def test_generator_output_equals_upsample_then_convs(monkeypatch):
 
 def test_discriminator_output_equals_conv_then_average_pool(monkeypatch):
     # the whole D on the same weights (strict state_dict load: keys unchanged), fp32
-    cfg = ModelConfig(resolution=32, ch=4, dim_z=20, n_classes=5, shared_dim=8, attention=[16])
-    torch.manual_seed(0)
-    D = build_discriminator(cfg)
-    torch.manual_seed(1)
-    twin = build_discriminator(cfg)
-    twin.load_state_dict(D.state_dict())
+    D, twin = twins(build_discriminator)
     x, y = torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 3, 4])
     got = D(x, y)
 
