@@ -199,8 +199,11 @@ def collapse_claims(study: Groups, groups: Groups) -> list[dict]:
         col = [bool(r.train.get("collapsed")) for r in rs]
         sig_ok = [s["sigma_ratio"] is not None and s["sigma_ratio"] >= cfg.sigma_factor for s in sigs]
         d_ok = [d_loss_jumped(s, cfg) for s in sigs]
-        verdict = (REPRODUCED if len(rs) >= stats.MIN_SEEDS and all(col) and all(sig_ok) and all(d_ok)
-                   else NOT_REPRODUCED if not any(col) else INCONCLUSIVE)
+        # the claim is the signature: collapses without it on every one of >= 3 seeds refute it
+        shown = [a and b for a, b in zip(sig_ok, d_ok)]
+        every = len(rs) >= stats.MIN_SEEDS and all(col)
+        verdict = (REPRODUCED if every and all(shown)
+                   else NOT_REPRODUCED if not any(col) or (every and not any(shown)) else INCONCLUSIVE)
         itrs = [r.train.get("collapse_iteration") for r in rs]
         out.append(_claim("collapse", c_col, p_col,
                           f"{v}: collapsed {sum(col)}/{len(rs)} (iterations {itrs}, rules "
@@ -211,8 +214,9 @@ def collapse_claims(study: Groups, groups: Groups) -> list[dict]:
                           f"every seed (>= {stats.MIN_SEEDS}) collapses, and around each collapse G's max sigma0 "
                           f"rises >= {cfg.sigma_factor:g}x its recent median and D's loss passes the detector's jump rule "
                           f"(>= {cfg.d_loss_jump:g}x and +{cfg.d_loss_margin:g} over its recent minimum, "
-                          f"level >= {cfg.d_loss_level:g})",
-                          verdict, {"variant": v, "collapsed": col, "signatures": sigs}))
+                          f"level >= {cfg.d_loss_level:g}); not reproduced if no seed collapses, or every seed "
+                          f"collapses and none with both signs",
+                          verdict, {"variant": v, "collapsed": col, "signature_shown": shown, "signatures": sigs}))
     out += _r1_claims(study, base)
     out.append(_clamp_claim(study, base))
     out.append(_earlier_claim(groups))
