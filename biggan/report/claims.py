@@ -207,7 +207,8 @@ def collapse_claims(study: Groups, groups: Groups) -> list[dict]:
         itrs = [r.train.get("collapse_iteration") for r in rs]
         out.append(_claim("collapse", c_col, p_col,
                           f"{v}: collapsed {sum(col)}/{len(rs)} (iterations {itrs}, rules "
-                          f"{[r.train.get('collapse_rule') for r in rs]}); G sigma0 x"
+                          f"{[r.train.get('collapse_rule') for r in rs]}); both signs on {sum(shown)}/{len(rs)}; "
+                          f"G sigma0 x"
                           f"{', x'.join(_f(s['sigma_ratio']) for s in sigs)}; D loss x"
                           f"{', x'.join(_f(s['d_loss_ratio']) for s in sigs)} around the collapse "
                           f"({_f(sigs[0]['d_loss_before'])} -> {_f(sigs[0]['d_loss_after'])} on seed {rs[0].spec.seed})",

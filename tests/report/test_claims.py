@@ -158,6 +158,7 @@ def test_collapse_signatures_and_the_study_claims(params, tmp_path):
         write_history(r, [(t, 0.1 if t <= 300 else 2.0) for t in range(10, 501, 10)], flat)
     col = {c["id"]: c for c in claims.collapse_claims(study, {})}["collapse"]
     assert col["verdict"] == "not reproduced" and col["data"]["signature_shown"] == [False] * 3
+    assert "collapsed 3/3" in col["measured"] and "both signs on 0/3" in col["measured"]
 
 
 def test_r1_prevents_collapse_only_over_the_iterations_it_trained(params, tmp_path):
