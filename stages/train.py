@@ -21,9 +21,18 @@ and, written last, <scores>/train/V.json: the small numeric summary DVC shows as
 (means over the seeds). A collapse_study: configuration C writes <models>/collapse/C/,
 <study-metrics-dir>/C/ and <scores>/collapse/C.json instead. Checkpoints live under
 <storage>/<name>-s<seed>-<hash>/: re-running after a kill resumes there, and a run completed
-with the same code and inputs is reused, not retrained (biggan.train.reuse). Exit status: 0 done
-(a collapsed run is a result), 1 a run failed (the others' outputs are written), 2 bad params,
-missing inputs, or tracking store / Ray cluster unreachable.
+with the same code and inputs is reused, not retrained (biggan.train.reuse).
+
+Exit status (the outputs of the runs that finished are written in every case):
+    0  done (a collapsed run is a result)
+    1  a run crashed: an error Ray Train retried max_failures times, or a bug
+    2  bad input: bad params, or an input file missing, corrupt or not matching the params
+       (found before the runs or by a run's workers, which then stop without retrying; the
+       runs that read the same input are not started), or the tracking store or Ray cluster
+       unreachable
+The last line on stderr then names the run, the file or key, the cause and the fix, e.g.
+    error: t1_b16_ch4-s0: training shards of dataset 'digits16': corrupt shard .../shard-000000.tar:
+    2544640 bytes, index.json records 5089280; fix: rerun the shard stage: `dvc repro -f shard@digits16`
 """
 from __future__ import annotations
 
@@ -79,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     from biggan.data.shard.report import check_num_classes
     from biggan.tracking.mlflow_run import TrackingUnavailable
     from biggan.train.outputs import write_scores, write_stage_outputs
-    from biggan.train.ray_trainer import RayConnectionError
+    from biggan.train.errors import InputError, NotStarted
+    from biggan.train.ray_trainer import RayConnectionError, release_ray
     from biggan.train.run import default_data, train_seeds
 
     args = parse_args(argv)
@@ -105,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         outcomes = train_seeds(specs, root=root, storage=root / args.storage,
                                data=lambda spec: default_data(spec, root / args.shards),
                                tracking=not args.no_tracking, stage=stage, jobs=args.jobs)
+        release_ray()                            # no worker log Ray forwards comes after the lines below
     except KeyError as e:
         print(f"error: {e.args[0]}", file=sys.stderr)
         return 2
@@ -113,21 +124,27 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     failed = [(spec, o) for spec, o in zip(specs, outcomes) if isinstance(o, BaseException)]
     done = [o for o in outcomes if not isinstance(o, BaseException)]
-    unavailable = [o for _, o in failed if isinstance(o, (FileNotFoundError, TrackingUnavailable,
+    unavailable = [o for _, o in failed if isinstance(o, (InputError, FileNotFoundError, TrackingUnavailable,
                                                           RayConnectionError))]
     where = {v: _outputs(root, args, v, v in params.collapse_study) for v in names}
     for out in done:
         models, metrics, _ = where[out.spec.variant]
         write_stage_outputs(out, models / f"s{out.spec.seed}", metrics, f"s{out.spec.seed}")
         print(_line(out))
-    for spec, e in failed:
-        print(f"error: {spec.run_name}: {type(e).__name__}: {e}", file=sys.stderr)
+    # crashes first, the input errors that explain them last: the last line names a bad input and its fix
+    for spec, e in sorted(failed, key=lambda f: (isinstance(f[1], InputError), not isinstance(f[1], NotStarted))):
+        what = "" if isinstance(e, InputError) else f"{type(e).__name__}: "
+        print(f"error: {spec.run_name}: {what}{e}", file=sys.stderr)
     if failed:
         return 2 if len(unavailable) == len(failed) else 1
     for v in names:
         path = where[v][2]
         write_scores(path, [o.summary for o in done if o.spec.variant == v])
         print(f"{v}: {sum(o.spec.variant == v for o in done)} seed(s) trained; wrote {path}")
+    if args.all:        # dvc.yaml declares these folders whether or not collapse_study: has entries
+        for d in (args.models, args.metrics_dir, args.study_metrics_dir, f"{args.scores}/train",
+                  f"{args.scores}/collapse"):
+            (root / d).mkdir(parents=True, exist_ok=True)
     return 0
 
 

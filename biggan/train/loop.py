@@ -30,6 +30,7 @@ from biggan.parallel.cross_replica import enable_cross_replica_bn
 from biggan.train.checkpoint import checkpoint_name, rng_state, set_rng_state
 from biggan.train.collapse import CollapseMonitor
 from biggan.train.env import Env, all_gather, all_sum
+from biggan.train.errors import bad_model
 from biggan.train.job import TrainJob, derived_seed
 from biggan.train.monitoring import Spectra, evaluate, g_sigma0, sample_sheet
 from biggan.train.records import History, Selection
@@ -72,7 +73,10 @@ class Run:
         self.job, self.env, self.cfg = job, env, cfg
         self.lead = env.rank == 0
         torch.manual_seed(job.seed)
-        self.G, self.D = build_generator(mcfg, dev), build_discriminator(mcfg, dev)
+        try:
+            self.G, self.D = build_generator(mcfg, dev), build_discriminator(mcfg, dev)
+        except (ValueError, TypeError, KeyError, IndexError, AssertionError, NotImplementedError) as e:
+            raise bad_model(e, job.variant, mcfg.model_dump(mode="json")) from None
         # EMA copy first: G_ema keeps local BN (only rank 0 samples from it)
         self.ema = EMA(self.G, cfg.ema.decay, cfg.ema.start, cfg.ema.buffers) if cfg.ema.enabled else None
         if env.world_size > 1 and cfg.cross_replica_bn:

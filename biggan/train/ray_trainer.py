@@ -24,16 +24,23 @@ Facts this relies on (Ray 2.60, verified on this project's machines):
   * Every rank must call `ray.train.report` at the same points (it synchronises the
     checkpoint directory name across ranks); only rank 0 attaches a checkpoint.
   * `Result.return_value` is rank 0's return value of the train function.
+  * The controller asks a FailurePolicy (`_initialize_and_run_controller`'s `failure_policy`)
+    whether to restart when a poll finds a worker error: InputErrorsRaise (ray_failures.py)
+    ends the run at once on an InputError (a corrupt shard, a missing input file, a model that
+    cannot be built) and `fit()` raises that error; every other error retries as before.
 """
 from __future__ import annotations
 
 import math
 import os
+import sys
 import tempfile
+import time
 from dataclasses import replace
 from pathlib import Path
 
 from biggan.train.checkpoint import read_state, write_state
+from biggan.train.errors import InputError
 from biggan.train.job import TrainJob
 from biggan.train.loop import run_loop
 
@@ -52,10 +59,14 @@ class RayConnectionError(RuntimeError):
     pass
 
 
+_connected_here = False                      # ray.init was called by ensure_ray in this process
+
+
 def ensure_ray() -> str:
     """Connect to RAY_ADDRESS's cluster or start a local instance; -> 'existing' | 'joined' | 'local'."""
     import ray
 
+    global _connected_here
     for k, v in RAY_TRAIN_TUNING.items():        # read by the driver and, on a local instance, its actors
         os.environ.setdefault(k, v)
     if ray.is_initialized():
@@ -72,12 +83,26 @@ def ensure_ray() -> str:
                         "the cluster's token available (~/.ray/auth_token, RAY_AUTH_TOKEN_PATH or "
                         "RAY_AUTH_TOKEN), or use RAY_ADDRESS=auto on the head node.")
             raise RayConnectionError(f"cannot join the Ray cluster at RAY_ADDRESS={address!r}: {e}.{hint}") from e
+        _connected_here = True
         return "joined"
     # "local": a new instance even where a killed head left <ray tmp>/ray_current_cluster behind,
     # which a bare ray.init() would try to join
     ray.init(address="local", num_cpus=os.cpu_count() or 1, include_dashboard=False)
+    _connected_here = True
     private_token()
     return "local"
+
+
+def release_ray() -> None:
+    """Disconnect from (or stop) the Ray instance ensure_ray connected to or started: no worker
+    log forwarded by Ray comes after what the caller prints next. A Ray session someone else
+    initialised is left alone."""
+    global _connected_here
+    if _connected_here and "ray" in sys.modules:
+        import ray
+
+        ray.shutdown()
+        _connected_here = False
 
 
 def private_token() -> Path | None:
@@ -164,16 +189,46 @@ def _lean(trainer_cls):
     return LeanTrainer
 
 
+STARTS = "worker_starts.log"      # in the run's folder: one line per start of its worker group
+
+
 def worker_main(config: dict) -> dict:
     """The Ray Train worker function."""
-    return run_loop(config["job"], RayEnv())
+    env = RayEnv()
+    if env.rank == 0 and config.get("starts"):
+        with open(config["starts"], "a") as f:
+            f.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} pid {os.getpid()} world_size {env.world_size}\n")
+    try:
+        return run_loop(config["job"], env)
+    except InputError as e:
+        bad = e
+    # outside the except: Ray logs each failing rank's traceback, and this one is a frame long
+    raise bad.with_traceback(None)
+
+
+def _input_errors_raise(trainer_cls):
+    """`trainer_cls` whose controller ends the run at once on an InputError (ray_failures.py)."""
+    if not hasattr(trainer_cls, "_initialize_and_run_controller"):
+        return trainer_cls
+
+    class FailFastTrainer(trainer_cls):
+        def _initialize_and_run_controller(self, **controller_init_kwargs):
+            from biggan.train.ray_failures import InputErrorsRaise
+
+            controller_init_kwargs["failure_policy"] = InputErrorsRaise(self.run_config.failure_config)
+            return super()._initialize_and_run_controller(**controller_init_kwargs)
+
+    return FailFastTrainer
 
 
 def fit(job: TrainJob, storage: Path, run_name: str, share: int = 1) -> tuple[dict, dict]:
     """Run (or resume) the job on Ray; -> (final checkpoint state, rank 0's loop summary).
-    `share`: how many runs the caller launches at once on this cluster."""
-    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    `share`: how many runs the caller launches at once on this cluster. Raises the InputError
+    a worker met (no restart), else Ray's TrainingFailedError once max_failures is spent."""
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig, TrainingFailedError
     from ray.train.torch import TorchTrainer
+
+    from biggan.train.ray_failures import input_error
 
     mode = ensure_ray()
     cfg = job.train
@@ -181,16 +236,23 @@ def fit(job: TrainJob, storage: Path, run_name: str, share: int = 1) -> tuple[di
     if job.threads is None:
         job = replace(job, threads=max(1, int(cpus)))
     resources = {"CPU": cpus, **({"GPU": 1} if cfg.use_gpu else {})}
-    trainer = _lean(TorchTrainer)(
+    (storage / run_name).mkdir(parents=True, exist_ok=True)
+    trainer = _input_errors_raise(_lean(TorchTrainer))(
         worker_main,
-        train_loop_config={"job": job},
+        train_loop_config={"job": job, "starts": str(storage / run_name / STARTS)},
         scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
                                      resources_per_worker=resources),
         run_config=RunConfig(name=run_name, storage_path=str(storage),
                              failure_config=FailureConfig(max_failures=cfg.max_failures),
                              checkpoint_config=CheckpointConfig(num_to_keep=cfg.checkpoint_keep)),
     )
-    result = trainer.fit()
+    try:
+        result = trainer.fit()
+    except TrainingFailedError as e:
+        bad = input_error(e)
+        if bad is None:
+            raise
+        raise bad from None                     # its one line, not Ray's summary of every rank
     if result.error is not None:
         raise result.error
     summary = result.return_value or {}
