@@ -19,11 +19,11 @@ def _summary(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    head = f"{'model':<24}{'res':>5}{'ch':>5}{'G':>14}{'D':>14}{'shared emb':>12}{'Param (M)':>11}"
+    head = f"{'model':<24}{'arch':<12}{'res':>5}{'ch':>5}{'G':>14}{'D':>14}{'shared emb':>12}{'Param (M)':>11}"
     print(head)
     print("-" * len(head))
     for name, r in rows.items():
-        print(f"{name:<24}{r['resolution']:>5}{r['ch']:>5}{r['g_params']:>14,}{r['d_params']:>14,}"
+        print(f"{name:<24}{r['arch']:<12}{r['resolution']:>5}{r['ch']:>5}{r['g_params']:>14,}{r['d_params']:>14,}"
               f"{r['shared_embedding']:>12,}{r['paper_params_m']:>11.2f}")
     print("\nParam (M) = G + D without the shared embedding (the paper's Table 1 convention).")
     return 0

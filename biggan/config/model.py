@@ -1,4 +1,4 @@
-"""`model:` section: the BigGAN architecture and each of the paper's switches."""
+"""`model:` section: the architecture (BigGAN or BigGAN-deep) and each of the paper's switches."""
 from __future__ import annotations
 
 from typing import Literal
@@ -24,6 +24,9 @@ class SplitAttention(Strict):
 
 class ModelConfig(Strict):
     # field order matters: validators of later fields read the earlier ones
+    # biggan: the paper's BigGAN; biggan_deep: BigGAN-deep (appendix B: bottleneck blocks,
+    # g_depth/d_depth per resolution, the whole z with shared(y) conditioning every block)
+    arch: Literal["biggan", "biggan_deep"] = "biggan"
     resolution: int = 128
     ch: PositiveInt = 96                 # G channel multiplier
     d_ch: PositiveInt | None = None      # D channel multiplier (default: ch)
@@ -40,13 +43,63 @@ class ModelConfig(Strict):
     one_centred_gain: bool = True        # CBN gain = 1 + W_g c (False reproduces compare_gan's bug)
     projection: bool = True              # projection discriminator <embed(y), h>
     init: Literal["ortho", "N02", "xavier"] = "ortho"
+    # BigGAN-deep only: blocks per resolution (default 2, the paper's)
+    g_depth: PositiveInt | None = None
+    d_depth: PositiveInt | None = None
+    # BigGAN-deep only: channels of G's last conv, of which the first 3 are the image. 3 in the
+    # paper and compare_gan; the author's BigGANdeep.py convolves to 128 and keeps 3 (+144,125
+    # parameters at ch 128), so its parameter count needs 128 here.
+    rgb_conv_channels: int = Field(3, ge=3)
 
     @field_validator("resolution")
     @classmethod
-    def _known_resolution(cls, v: int) -> int:
-        from biggan.models.arch import ARCHS
-        if v not in ARCHS:
-            raise ValueError(f"resolution {v} has no architecture; allowed: {sorted(ARCHS)}")
+    def _known_resolution(cls, v: int, info: ValidationInfo) -> int:
+        from biggan.models.arch import ARCHS, DEEP_ARCHS
+        layouts = DEEP_ARCHS if info.data.get("arch") == "biggan_deep" else ARCHS
+        if v not in layouts:
+            raise ValueError(f"resolution {v} has no architecture; allowed: {sorted(layouts)}")
+        return v
+
+    @field_validator("ch")
+    @classmethod
+    def _deep_g_width(cls, v: int, info: ValidationInfo) -> int:
+        arch = _deep_arch(info)
+        if arch is not None and min(arch.g_in) * v < 4:
+            raise ValueError(f"ch {v} is too narrow for BigGAN-deep at {arch.resolution}px: its narrowest G "
+                             f"block would have {min(arch.g_in) * v} channels, fewer than the 4 a bottleneck "
+                             f"(channels / 4) needs; use ch >= {-(-4 // min(arch.g_in))}")
+        return v
+
+    @field_validator("d_ch")
+    @classmethod
+    def _deep_d_width(cls, v: int | None, info: ValidationInfo) -> int | None:
+        arch, ch = _deep_arch(info), v or info.data.get("ch")
+        if arch is not None and ch is not None and min(arch.d_out) * ch < 4:
+            raise ValueError(f"D channels {ch} (d_ch, default ch) are too narrow for BigGAN-deep at "
+                             f"{arch.resolution}px: its narrowest D block would have {min(arch.d_out) * ch} "
+                             f"channels, fewer than 4; use d_ch >= {-(-4 // min(arch.d_out))}")
+        return v
+
+    @field_validator("shared")
+    @classmethod
+    def _deep_needs_shared(cls, v: bool, info: ValidationInfo) -> bool:
+        if info.data.get("arch") == "biggan_deep" and not v:
+            raise ValueError("BigGAN-deep conditions every block on [z, shared(y)]: it needs shared: true")
+        return v
+
+    @field_validator("hier")
+    @classmethod
+    def _deep_has_no_skip_z(cls, v: bool, info: ValidationInfo) -> bool:
+        if info.data.get("arch") == "biggan_deep" and v:
+            raise ValueError("BigGAN-deep has no skip-z (the whole z conditions every block): set hier: false")
+        return v
+
+    @field_validator("g_depth", "d_depth", "rgb_conv_channels")
+    @classmethod
+    def _deep_only(cls, v: int | None, info: ValidationInfo) -> int | None:
+        default = 3 if info.field_name == "rgb_conv_channels" else None
+        if info.data.get("arch") == "biggan" and v != default:
+            raise ValueError(f"{info.field_name} applies to arch: biggan_deep only (this model is arch: biggan)")
         return v
 
     @field_validator("dim_z")
@@ -54,7 +107,7 @@ class ModelConfig(Strict):
     def _chunks(cls, v: int, info: ValidationInfo) -> int:
         from biggan.models.arch import ARCHS
         res, hier = info.data.get("resolution"), info.data.get("hier")
-        if hier and res in ARCHS and v % ARCHS[res].num_z_chunks:
+        if hier and info.data.get("arch") == "biggan" and res in ARCHS and v % ARCHS[res].num_z_chunks:
             arch = ARCHS[res]
             k = arch.num_z_chunks
             raise ValueError(
@@ -83,11 +136,11 @@ class ModelConfig(Strict):
     @field_validator("attention")
     @classmethod
     def _attention_exists(cls, v: list[int] | SplitAttention, info: ValidationInfo) -> list[int] | SplitAttention:
-        from biggan.models.arch import ARCHS
+        from biggan.models.arch import ARCHS, DEEP_ARCHS
         res = info.data.get("resolution")
         if res not in ARCHS:
             return v
-        arch = ARCHS[res]
+        arch = DEEP_ARCHS[res] if info.data.get("arch") == "biggan_deep" else ARCHS[res]
         if isinstance(v, SplitAttention):
             checks = [("under g ", v.g, arch.g_res, "G"), ("under d ", v.d, arch.d_res, "D")]
         else:
@@ -110,3 +163,19 @@ class ModelConfig(Strict):
     @property
     def d_channels(self) -> int:
         return self.d_ch or self.ch
+
+    @property
+    def depth_g(self) -> int:
+        return self.g_depth or 2
+
+    @property
+    def depth_d(self) -> int:
+        return self.d_depth or 2
+
+
+def _deep_arch(info: ValidationInfo):
+    """The BigGAN-deep layout being validated, or None (BigGAN, or an invalid resolution)."""
+    from biggan.models.arch import DEEP_ARCHS
+    if info.data.get("arch") != "biggan_deep":
+        return None
+    return DEEP_ARCHS.get(info.data.get("resolution"))

@@ -70,3 +70,36 @@ def get_arch(resolution: int) -> Arch:
         raise ValueError(
             f"no architecture for resolution {resolution}; allowed: {sorted(ARCHS)}"
         ) from None
+
+
+# BigGAN-deep's layouts (appendix B, Tables 7-9), in the same fields: per stage `depth`
+# bottleneck blocks. G: all but the last keep the width, the last narrows g_in -> g_out and
+# doubles the resolution. D: a 3x3 stem conv to d_in[0] channels (no RGB marker), then per stage
+# the first block widens d_in -> d_out (and halves the resolution where `d_down`), the others
+# keep d_out. G's stages are BigGAN's; D has no unpooled final block (a stage per halving).
+# 512 px: the author's code has no D layout, compare_gan's is used. 16 px is this project's own.
+
+
+def _deep(res: int, d_in: tuple[int, ...], d_out: tuple[int, ...], d_res: tuple[int, ...],
+          d_down: tuple[bool, ...] | None = None) -> Arch:
+    a = ARCHS[res]
+    return Arch(res, a.g_in, a.g_out, a.g_res, d_in, d_out, d_down or (True,) * len(d_in), d_res)
+
+
+DEEP_ARCHS: dict[int, Arch] = {
+    16: _deep(16, (4, 4), (4, 4), (8, 4)),
+    32: _deep(32, (4, 4, 4), (4, 4, 4), (16, 8, 8), (True, True, False)),
+    64: _deep(64, (1, 2, 4, 8), (2, 4, 8, 16), (32, 16, 8, 4)),
+    128: _deep(128, (1, 2, 4, 8, 16), (2, 4, 8, 16, 16), (64, 32, 16, 8, 4)),
+    256: _deep(256, (1, 2, 4, 8, 8, 16), (2, 4, 8, 8, 16, 16), (128, 64, 32, 16, 8, 4)),
+    512: _deep(512, (1, 1, 2, 4, 8, 8, 16), (1, 2, 4, 8, 8, 16, 16), (256, 128, 64, 32, 16, 8, 4)),
+}
+
+
+def get_deep_arch(resolution: int) -> Arch:
+    try:
+        return DEEP_ARCHS[resolution]
+    except KeyError:
+        raise ValueError(
+            f"no BigGAN-deep architecture for resolution {resolution}; allowed: {sorted(DEEP_ARCHS)}"
+        ) from None

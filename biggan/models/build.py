@@ -7,18 +7,25 @@ import torch
 import torch.nn as nn
 
 from biggan.config.model import ModelConfig
+from biggan.models.deep import DeepDiscriminator, DeepGenerator
 from biggan.models.discriminator import Discriminator
 from biggan.models.generator import Generator
 
+# model.arch -> (G, D) classes
+ARCHITECTURES: dict[str, tuple[type[nn.Module], type[nn.Module]]] = {
+    "biggan": (Generator, Discriminator),
+    "biggan_deep": (DeepGenerator, DeepDiscriminator),
+}
 
-def build_generator(cfg: ModelConfig, device: str | torch.device = "cpu") -> Generator:
+
+def build_generator(cfg: ModelConfig, device: str | torch.device = "cpu") -> nn.Module:
     with torch.device(device):
-        return Generator(cfg)
+        return ARCHITECTURES[cfg.arch][0](cfg)
 
 
-def build_discriminator(cfg: ModelConfig, device: str | torch.device = "cpu") -> Discriminator:
+def build_discriminator(cfg: ModelConfig, device: str | torch.device = "cpu") -> nn.Module:
     with torch.device(device):
-        return Discriminator(cfg)
+        return ARCHITECTURES[cfg.arch][1](cfg)
 
 
 def count(module: nn.Module | None) -> int:
@@ -27,6 +34,7 @@ def count(module: nn.Module | None) -> int:
 
 @dataclass(frozen=True)
 class ModelSummary:
+    arch: str
     resolution: int
     ch: int
     d_ch: int
@@ -48,5 +56,5 @@ class ModelSummary:
 def summarize(cfg: ModelConfig) -> ModelSummary:
     G = build_generator(cfg, "meta")
     D = build_discriminator(cfg, "meta")
-    return ModelSummary(cfg.resolution, cfg.ch, cfg.d_channels, count(G), count(D), count(G.shared),
+    return ModelSummary(cfg.arch, cfg.resolution, cfg.ch, cfg.d_channels, count(G), count(D), count(G.shared),
                         len(G.blocks), len(D.blocks))

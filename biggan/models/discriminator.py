@@ -12,8 +12,24 @@ from biggan.models.init import init_weights
 from biggan.models.spectral import LayerFactory
 
 
-class Discriminator(nn.Module):
-    """Down-blocks (+attention) -> ReLU -> global sum pool -> linear + <embed(y), h>."""
+class ProjectionD(nn.Module):
+    """The projection discriminator's head, shared by BigGAN's and BigGAN-deep's D:
+    features (B, C, h, w) -> ReLU -> global sum pool -> linear + <embed(y), h>."""
+
+    def add_head(self, cfg: ModelConfig, layers: LayerFactory, feat: int) -> None:
+        self.linear = layers.linear(feat, 1)
+        self.embed = layers.embedding(cfg.n_classes, feat) if cfg.projection else None
+
+    def project(self, h: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        h = F.relu(h).sum(dim=(2, 3))                                   # (B, C)
+        out = self.linear(h).squeeze(1)
+        if self.embed is not None:
+            out = out + (self.embed(y) * h).sum(dim=1)
+        return out                                                      # (B,) logits
+
+
+class Discriminator(ProjectionD):
+    """Down-blocks (+attention) -> the projection head."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
@@ -26,9 +42,7 @@ class Discriminator(nn.Module):
             if res in cfg.d_attention:
                 stage.append(Attention(cout * ch, layers))
             self.blocks.append(nn.Sequential(*stage))
-        feat = arch.d_out[-1] * ch
-        self.linear = layers.linear(feat, 1)
-        self.embed = layers.embedding(cfg.n_classes, feat) if cfg.projection else None
+        self.add_head(cfg, layers, arch.d_out[-1] * ch)
         init_weights(self, cfg.init)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -36,8 +50,4 @@ class Discriminator(nn.Module):
         h = x
         for stage in self.blocks:
             h = stage(h)
-        h = F.relu(h).sum(dim=(2, 3))                                   # (B, 16ch)
-        out = self.linear(h).squeeze(1)
-        if self.embed is not None:
-            out = out + (self.embed(y) * h).sum(dim=1)
-        return out
+        return self.project(h, y)

@@ -30,22 +30,23 @@ TABLE1 = {
 
 # Table 2: ImageNet at several resolutions; each cell is (FID, IS).
 #   no_trunc: z ~ N(0, I); min_fid: threshold with the best FID; valid_is: threshold whose IS
-#   matches real validation data; max_is: threshold with the highest IS.
+#   matches real validation data; max_is: threshold with the highest IS. `arch`: the model.arch
+#   that builds the row's architecture (SN-GAN and SA-GAN: none here).
 TABLE2 = {
-    "sngan_128":   dict(model="SN-GAN", res=128, no_trunc=(27.62, 36.80)),
-    "sagan_128":   dict(model="SA-GAN", res=128, no_trunc=(18.65, 52.52)),
-    "biggan_128":  dict(model="BigGAN", res=128, no_trunc=(8.7, 98.8), min_fid=(7.7, 126.5),
-                        valid_is=(9.6, 166.3), max_is=(25, 206)),
-    "biggan_256":  dict(model="BigGAN", res=256, no_trunc=(8.7, 142.3), min_fid=(7.7, 178.0),
-                        valid_is=(9.3, 233.1), max_is=(25, 291)),
-    "biggan_512":  dict(model="BigGAN", res=512, no_trunc=(8.1, 144.2), min_fid=(7.6, 170.3),
-                        valid_is=(11.8, 241.4), max_is=(27.0, 275)),
-    "deep_128":    dict(model="BigGAN-deep", res=128, no_trunc=(5.7, 124.5), min_fid=(6.3, 148.1),
-                        valid_is=(7.4, 166.5), max_is=(25, 253)),
-    "deep_256":    dict(model="BigGAN-deep", res=256, no_trunc=(6.9, 171.4), min_fid=(7.0, 202.6),
-                        valid_is=(8.1, 232.5), max_is=(27, 317)),
-    "deep_512":    dict(model="BigGAN-deep", res=512, no_trunc=(7.5, 152.8), min_fid=(7.7, 181.4),
-                        valid_is=(11.5, 241.5), max_is=(39.7, 298)),
+    "sngan_128":       dict(model="SN-GAN", res=128, no_trunc=(27.62, 36.80)),
+    "sagan_128":       dict(model="SA-GAN", res=128, no_trunc=(18.65, 52.52)),
+    "biggan_128":      dict(model="BigGAN", arch="biggan", res=128, no_trunc=(8.7, 98.8),
+                            min_fid=(7.7, 126.5), valid_is=(9.6, 166.3), max_is=(25, 206)),
+    "biggan_256":      dict(model="BigGAN", arch="biggan", res=256, no_trunc=(8.7, 142.3),
+                            min_fid=(7.7, 178.0), valid_is=(9.3, 233.1), max_is=(25, 291)),
+    "biggan_512":      dict(model="BigGAN", arch="biggan", res=512, no_trunc=(8.1, 144.2),
+                            min_fid=(7.6, 170.3), valid_is=(11.8, 241.4), max_is=(27.0, 275)),
+    "biggan_deep_128": dict(model="BigGAN-deep", arch="biggan_deep", res=128, no_trunc=(5.7, 124.5),
+                            min_fid=(6.3, 148.1), valid_is=(7.4, 166.5), max_is=(25, 253)),
+    "biggan_deep_256": dict(model="BigGAN-deep", arch="biggan_deep", res=256, no_trunc=(6.9, 171.4),
+                            min_fid=(7.0, 202.6), valid_is=(8.1, 232.5), max_is=(27, 317)),
+    "biggan_deep_512": dict(model="BigGAN-deep", arch="biggan_deep", res=512, no_trunc=(7.5, 152.8),
+                            min_fid=(7.7, 181.4), valid_is=(11.5, 241.5), max_is=(39.7, 298)),
 }
 # IS of real ImageNet data (the "valid IS" targets): train / validation
 REAL_IS = {128: (233, 166), 256: (377, 234), 512: (348, 241)}

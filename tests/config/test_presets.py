@@ -12,6 +12,9 @@ Param (M) is the paper's convention: G + D without the shared class embedding.
 - Table 2 (256 / 512): the paper gives no count; the presets build the released generators
   (the author's TF Hub converter: dim_z 140 / 128, G attention at 128 / 64, D at 64), whose
   exact parameter counts (shared embedding included) are checked.
+- Table 2's BigGAN-deep rows (*_deep.yaml): no published count either; at 128 px G and D match
+  compare_gan's BigGAN-deep test exactly (50,244,484 / 34,590,210), at 256 / 512 px the counts
+  of compare_gan's layouts (derived in tests/models/test_deep_param_counts.py).
 """
 from __future__ import annotations
 
@@ -42,6 +45,10 @@ JFT_8500_M = {"t3:ch64_plain": 190.52, "t3:ch64_full": 89.32, "t3:ch96_full": 19
 RELEASED_G = {"imagenet256": 82_097_604, "imagenet512": 82_296_804}
 # (dim_z, G attention, D attention) of the released models
 RELEASED_ARCH = {"imagenet256": (140, [128], [64]), "imagenet512": (128, [64], [64])}
+# (G, D) parameters of BigGAN-deep (compare_gan's layouts; shared embedding included in G)
+DEEP_G_D = {"imagenet128_deep": (50_244_484, 34_590_210), "imagenet256_deep": (55_736_708, 38_247_426),
+            "imagenet512_deep": (56_019_780, 38_301_122)}
+DEEP = [CONFIGS / f"{name}.yaml" for name in sorted(DEEP_G_D)]
 
 
 @functools.lru_cache(maxsize=None)
@@ -68,7 +75,7 @@ def variants_with_counts():
 
 
 def test_presets_exist():
-    assert {"imagenet128", "imagenet256", "imagenet512", "jft256"} <= set(IDS)
+    assert {"imagenet128", "imagenet256", "imagenet512", "jft256", *DEEP_G_D} <= set(IDS)
 
 
 @pytest.mark.parametrize("path", PRESETS, ids=IDS)
@@ -104,6 +111,9 @@ def test_preset_uses_the_papers_hyperparameters(path):
         else:
             assert m.g_attention == m.d_attention == [64], where
         row = PAPER_ROWS[run.info.paper_row]
+        assert m.arch == row.get("arch", "biggan"), where
+        if m.arch == "biggan_deep":    # appendix B: ch 128, z 128 and embedding 128 unsplit, 2 blocks per res.
+            assert (m.ch, m.dim_z, m.shared_dim, m.hier, m.depth_g, m.depth_d) == (128, 128, 128, False, 2, 2), where
         # the switches of the published row (Table 1/3 list them; Table 2 gives the resolution)
         if "batch" in row:
             assert t.batch_size == row["batch"], where
@@ -136,6 +146,32 @@ def test_generator_count_matches_the_released_model(name):
     params = _load(CONFIGS / f"{name}.yaml")
     for run in params.runs():
         assert summarize(run.model).g_params == RELEASED_G[name], run.run_name
+
+
+@pytest.mark.parametrize("path", DEEP, ids=[p.stem for p in DEEP])
+def test_deep_counts_and_summary_cli(path, capsys):
+    from biggan.cli import main
+
+    params = _load(path)
+    assert {(summarize(r.model).g_params, summarize(r.model).d_params) for r in params.runs()} == {DEEP_G_D[path.stem]}
+    main(["summary", "--params", str(path), "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert {(v["arch"], v["g_params"], v["d_params"]) for v in out.values()} == {("biggan_deep", *DEEP_G_D[path.stem])}
+
+
+@pytest.mark.parametrize("path", DEEP, ids=[p.stem for p in DEEP])
+def test_deep_presets_write_mappings_in_block_style(path):
+    """`dvc exp run -S` rewrites the file; flow mappings holding ':' do not survive it."""
+    def flow_mappings(node):
+        if isinstance(node, yaml.MappingNode):
+            if node.flow_style and node.value:
+                yield node.start_mark.line + 1
+            for k, v in node.value:
+                yield from flow_mappings(v)
+        elif isinstance(node, yaml.SequenceNode):
+            for v in node.value:
+                yield from flow_mappings(v)
+    assert list(flow_mappings(yaml.compose(path.read_text()))) == []
 
 
 def test_summary_cli_reports_the_released_generator(capsys):
@@ -173,10 +209,26 @@ def test_unknown_key_names_its_path(path):
 @pytest.mark.parametrize("path", PRESETS, ids=IDS)
 def test_dim_z_not_divisible_names_its_path(path):
     raw = raw_preset(path)
+    if path in DEEP:                  # no skip-z: any dim_z, and hier: true is the error
+        assert not raw["model"]["hier"]
+        raw["model"]["dim_z"] += 1
+        parse_params(raw, path)
+        raw["model"]["hier"] = True
+        (msg,) = problems(raw, path)
+        assert msg.startswith("model.hier:") and "no skip-z" in msg
+        return
     assert raw["model"]["hier"]
     raw["model"]["dim_z"] += 1
     (msg,) = problems(raw, path)
     assert msg.startswith("model.dim_z:") and "not divisible" in msg
+
+
+@pytest.mark.parametrize("path", DEEP, ids=[p.stem for p in DEEP])
+def test_deep_arch_typo_names_its_path(path):
+    raw = raw_preset(path)
+    raw["model"]["arch"] = "biggan-deep"
+    (msg,) = problems(raw, path)
+    assert msg.startswith("model.arch:") and "'biggan' or 'biggan_deep'" in msg
 
 
 def test_variant_override_errors_carry_the_variant_path():
