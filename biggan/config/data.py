@@ -6,6 +6,7 @@ to the ImageNet root.
 """
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal, Union
 
 from pydantic import Field, PositiveInt, field_validator
@@ -13,6 +14,7 @@ from pydantic import Field, PositiveInt, field_validator
 from biggan.config.base import Strict
 
 Fraction = Annotated[float, Field(ge=0, lt=1)]
+WNID = re.compile(r"^n\d{8}$")
 
 
 class DigitsSource(Strict):
@@ -40,6 +42,23 @@ class ImageNetSource(Strict):
     # LOC_val_solution.csv, the devkit's ILSVRC2012_validation_ground_truth.txt (meta.mat beside
     # it) or the devkit folder; default: searched for under root
     val_labels: str | None = None
+    # a subset (e.g. ImageNet-100): these wnids only, indexed in sorted order, val images of the
+    # other classes left out. Default: every class folder (or tar) of the train split; the
+    # class count is then known from the shards (index.json), and checked when training starts.
+    synsets: list[str] | None = Field(None, min_length=1)
+
+    @field_validator("synsets")
+    @classmethod
+    def _wnids(cls, v: list[str] | None) -> list[str] | None:
+        if v is None:
+            return v
+        bad = [w for w in v if not WNID.match(w)]
+        if bad:
+            raise ValueError(f"not WordNet ids like n01440764: {bad[:5]}")
+        repeated = sorted({w for w in v if v.count(w) > 1})
+        if repeated:
+            raise ValueError(f"repeated wnids: {repeated[:5]}")
+        return v
 
 
 class ImageFolderSource(Strict):

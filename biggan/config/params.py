@@ -25,7 +25,6 @@ from biggan.config.yamlfile import DuplicateKeyError, load_yaml
 from biggan.report.paper import PAPER_ROWS
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_]*$")
-IMAGENET_CLASSES = 1000     # ILSVRC2012's classes
 
 
 class Variant(Strict):
@@ -195,12 +194,13 @@ def _distinct_seeds(v: list[int]) -> list[int]:
 
 
 def known_num_classes(ds: DatasetConfig) -> int | None:
-    """Classes of a dataset where the config alone tells; others are checked against the
-    training shards' index.json when the train stage starts."""
+    """Classes of a dataset where the config alone tells; others (an ImageNet tree without
+    `synsets`: whatever classes it holds) are checked against the training shards' index.json
+    when the train stage starts."""
     if isinstance(ds.source, DigitsSource):
         return 10
     if isinstance(ds.source, ImageNetSource):
-        return IMAGENET_CLASSES
+        return len(ds.source.synsets) if ds.source.synsets else None
     if isinstance(ds.source, ManifestSource) and ds.source.top_k_labels:
         return ds.source.top_k_labels
     return None

@@ -313,6 +313,8 @@ def _earlier_claim(groups: Groups) -> dict:
     claim = "Larger models and batches collapse earlier"
     paper = "Table 1 'Itr': 1000k (B=512) -> 732k (B=2048) -> 295k (ch 96)"
     rows = [(v, rs) for v, rs in groups.items() if 1 in rs[0].spec.info.tables]
+    if not rows:
+        return _missing("earlier", claim, paper, "no variant lists Table 1")
     collapsed = {v: [r.train["collapse_iteration"] for r in rs if r.train.get("collapsed")] for v, rs in rows}
     if not any(collapsed.values()):
         horizon = min((r.train["iterations_done"] for _, rs in rows for r in rs), default=0)

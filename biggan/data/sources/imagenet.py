@@ -3,8 +3,10 @@
 extracted: <root>/train/<wnid>/*.JPEG; <root>/val/*.JPEG (labels from a file) or val/<wnid>/*.
 archive:   <root>/ILSVRC2012_img_train.tar (1,000 tars <wnid>.tar) and ILSVRC2012_img_val.tar.
 Class index = position of the wnid in sorted order (n01440764 -> 0), taken from the train
-split in both layouts so that train and val agree. Links (in folders or tars) and archive
-members with unsafe names are not read; they are listed as skipped (`Listing.rejected`).
+split in both layouts so that train and val agree; `source.synsets` keeps only those classes
+(a subset such as ImageNet-100). The class count is what the tree (or the list) holds. Links
+(in folders or tars) and archive members with unsafe names are not read; they are listed as
+skipped (`Listing.rejected`).
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from biggan.data.sources.folders import class_dirs, images_in
 TRAIN_TAR = "ILSVRC2012_img_train.tar"
 VAL_TAR = "ILSVRC2012_img_val.tar"
 GROUND_TRUTH = "ILSVRC2012_validation_ground_truth.txt"
+SUBSET_HINT = " (for a subset of the classes, list them in source.synsets)"
 LABEL_CANDIDATES = ("LOC_val_solution.csv", f"ILSVRC2012_devkit_t12/data/{GROUND_TRUTH}", GROUND_TRUTH)
 
 
@@ -44,15 +47,25 @@ def list_imagenet(src: ImageNetSource, split: str) -> Listing:
     root = Path(src.root)
     layout = detect_layout(root, src.layout)
     rejected: list[dict] = []   # links and unsafe archive members of this split, not read
+    where = root / ("train" if layout == "extracted" else TRAIN_TAR)
     if layout == "extracted":
         dirs, links = class_dirs(root / "train")
         wnids = [d.name for d in dirs]
         if split == "train":
-            rejected += [skip_entry(d.name, f"train/{d.name}", LINK) for d in links]
+            rejected += [skip_entry(d.name, f"train/{d.name}", LINK) for d in links
+                         if src.synsets is None or d.name in src.synsets]
     else:
         wnids = _archive_classes(root, rejected if split == "train" else [])
     if not wnids:
-        raise SourceError(f"no classes found in {root / ('train' if layout == 'extracted' else TRAIN_TAR)}")
+        raise SourceError(f"no classes found in {where}")
+    notes = {"layout": layout}
+    if src.synsets is not None:
+        missing = sorted(set(src.synsets) - set(wnids))
+        if missing:
+            raise SourceError(f"source.synsets: {len(missing)} of the {len(src.synsets)} wnids are not "
+                              f"classes of {where}: {missing[:5]}")
+        notes["classes_in_source"] = len(wnids)
+        wnids = sorted(src.synsets)
     index = {w: i for i, w in enumerate(wnids)}
     names = class_names(root)
     classes = [ClassInfo(w, names.get(w, "")) for w in wnids]
@@ -60,8 +73,8 @@ def list_imagenet(src: ImageNetSource, split: str) -> Listing:
         train = _train_extracted if layout == "extracted" else _train_archive
         items = train(root, index, rejected)
     else:
-        items = _val(root, layout, index, src.val_labels, rejected)
-    return Listing(items, classes, {"layout": layout}, rejected)
+        items = _val(root, layout, index, src.val_labels, rejected, subset=src.synsets is not None)
+    return Listing(items, classes, notes, rejected)
 
 
 def _item(key: str, wnid: str, index: dict[str, int], origin: str, **where) -> Item:
@@ -95,6 +108,8 @@ def _train_archive(root: Path, index: dict[str, int], rejected: list[dict]) -> l
     outer = root / TRAIN_TAR
     for inner_name, members in iter_nested(outer):
         wnid = _stem(inner_name)
+        if wnid not in index:             # a class outside source.synsets: not read
+            continue
         before = len(items)
         for m in members:
             origin = f"{TRAIN_TAR}/{inner_name}/{m.name}"
@@ -108,7 +123,9 @@ def _train_archive(root: Path, index: dict[str, int], rejected: list[dict]) -> l
 
 
 def _val(root: Path, layout: str, index: dict[str, int], labels_path: str | None,
-         rejected: list[dict]) -> list[Item]:
+         rejected: list[dict], subset: bool = False) -> list[Item]:
+    """Val images with their train-class index; with `subset` (source.synsets), the images of
+    other classes are left out, otherwise such an image is an error."""
     val_dir = root / "val"
     if layout == "extracted" and not val_dir.is_dir():
         raise SourceError(f"ImageNet val folder not found: {val_dir}")
@@ -117,8 +134,10 @@ def _val(root: Path, layout: str, index: dict[str, int], labels_path: str | None
         dirs, dir_links = class_dirs(val_dir)
         rejected += [skip_entry(d.name, f"val/{d.name}", LINK) for d in dir_links]
         for d in dirs:
+            if d.name not in index and subset:
+                continue
             if d.name not in index:
-                raise SourceError(f"{d}: class {d.name!r} is not among the train classes")
+                raise SourceError(f"{d}: class {d.name!r} is not among the train classes{SUBSET_HINT}")
             files, links = images_in(d)
             items += [_item(f.name, d.name, index, f"val/{d.name}/{f.name}", path=str(f)) for f in files]
             rejected += [skip_entry(f.name, f"val/{d.name}/{f.name}", LINK) for f in links]
@@ -145,8 +164,10 @@ def _val(root: Path, layout: str, index: dict[str, int], labels_path: str | None
         wnid = labels.get(_stem(name))
         if wnid is None:
             raise SourceError(f"{origin}: no label in the val labels file")
+        if wnid not in index and subset:
+            continue
         if wnid not in index:
-            raise SourceError(f"{origin}: label {wnid!r} is not among the train classes")
+            raise SourceError(f"{origin}: label {wnid!r} is not among the train classes{SUBSET_HINT}")
         items.append(_item(name, wnid, index, origin, **where))
     return items
 
