@@ -30,6 +30,7 @@ from typing import Callable
 from biggan.config.params import RunSpec
 from biggan.train.job import DataFactory, EvalScorer, Scorer, ShardStream, TrainJob, Tracking
 from biggan.train import reuse
+from biggan.train.errors import InputError, NotStarted, classes_key, model_key
 from biggan.train.records import History, Selection
 
 OPERATIONAL = ("max_failures", "checkpoint_keep", "cpus_per_worker", "threads_per_worker")
@@ -72,17 +73,16 @@ def default_data(spec: RunSpec, shards: Path) -> ShardStream:
         raise FileNotFoundError(f"training shards of dataset {spec.dataset_name!r} not found: {shard_dir}; they "
                                 f"are written by `python -m stages.shard --params params.yaml --dataset "
                                 f"{spec.dataset_name}` (or `dvc repro`)")
-    return ShardStream(str(shard_dir), spec.train.micro_batch)
+    return ShardStream(str(shard_dir), spec.train.micro_batch, spec.dataset_name, spec.model.n_classes)
 
 
 def default_scorer(spec: RunSpec, root: Path) -> EvalScorer | None:
     if not spec.train.evaluate:
         return None
     scorer = EvalScorer.under(root, spec.eval, spec.dataset_name)
-    missing = [str(p) for p in scorer.inputs() if not p.is_file()]
-    if missing:
-        raise FileNotFoundError(f"train.evaluate is on but {', '.join(missing)} is missing: run the feature_net "
-                                f"and ref_stats stages first (`dvc repro`), or set train.evaluate: false")
+    bad = scorer.missing()
+    if bad is not None:
+        raise bad
     return scorer
 
 
@@ -159,7 +159,9 @@ def train_seeds(specs: list[RunSpec], *, root: str | Path = ".", storage: str | 
     """Train the runs of one stage: concurrent Ray Train runs on one Ray instance (each `fit()`
     from its own driver thread, at most `jobs` at once, the CPUs split between them; the
     others wait for a free slot), or one after the other in-process (`launcher: local`).
-    -> one outcome, or the exception that ended it, per spec.
+    -> one outcome, or the exception that ended it, per spec. A run that finds an input it cannot
+    use (InputError) fails without retries; the runs not yet started that read the same input
+    are then not started (NotStarted), the others are, and finished runs stay finished.
 
     Default `jobs`: one run per CPU plus one. Measured on 2 cores (single-threaded runs): 3
     seeds at once took 47 s where 2 + 1 took 50 s (the third alone leaves a core idle; three
@@ -176,10 +178,23 @@ def train_seeds(specs: list[RunSpec], *, root: str | Path = ".", storage: str | 
         ensure_ray()                             # once, before the threads
         slots = concurrent_runs(len(specs), cluster_cpus(), jobs)
 
+    unusable: list[tuple[str, InputError]] = []      # (run, its error), appended from the threads
+
     def one(spec: RunSpec) -> TrainOutcome | BaseException:
         try:
-            return train(spec, root=root, storage=storage, data=data(spec) if data else None,
+            spec_data = data(spec) if data else default_data(spec, Path(root).resolve() / "data" / "shards")
+            reads = shared_inputs(spec, spec_data, root)
+            for failed_run, bad in list(unusable):
+                if bad.shared in reads:          # the same shards, statistics or model: it would fail alike
+                    skipped = NotStarted.because(failed_run, bad)
+                    log(f"{spec.run_name}: {skipped}")
+                    return skipped
+            return train(spec, root=root, storage=storage, data=spec_data,
                          tracking=tracking, stage=stage, log=log, share=slots)
+        except InputError as e:                  # no retry helps; the runs that read it are left out
+            unusable.append((spec.run_name, e))
+            log(f"{spec.run_name}: unusable input: {e}")
+            return e
         except Exception as e:                   # the other runs go on; the caller reports it
             log(f"{spec.run_name}: failed: {type(e).__name__}: {e}")
             return e
@@ -192,6 +207,18 @@ def train_seeds(specs: list[RunSpec], *, root: str | Path = ".", storage: str | 
         return [futures[i].result() for i in range(len(specs))]
 
 
+def shared_inputs(spec: RunSpec, data: DataFactory, root: str | Path) -> set[str]:
+    """What a run reads that other runs may share, as InputError.shared names it: its shard
+    folder (alone and with its model's class count), its evaluation inputs, its model config."""
+    keys = {model_key(spec.model.model_dump(mode="json"))}
+    shard_dir = getattr(data, "shard_dir", None)
+    if shard_dir:
+        keys |= {str(shard_dir), classes_key(str(shard_dir), spec.model.n_classes)}
+    if spec.train.evaluate:
+        keys |= {str(p) for p in EvalScorer.under(Path(root).resolve(), spec.eval, spec.dataset_name).inputs()}
+    return keys
+
+
 def concurrent_runs(runs: int, cpus: float, jobs: int | None = None) -> int:
     """How many of a stage's runs train at once (see train_seeds)."""
     return max(1, min(runs, jobs or max(1, int(cpus)) + 1))
@@ -202,11 +229,14 @@ def expected_cost(spec: RunSpec) -> float:
     iteration num_d_steps + 1 passes, each a fixed dispatch cost plus a cost per image that grows
     with its pixels and the width: fitted on single-threaded runs of the default (AMD EPYC), a
     pass at 16 px and ch 4 takes ~16 ms plus ~1 ms per image of the worker's batch; R1's double
-    backward about x1.5. Runs that stop at a collapse end sooner; that cannot be known ahead."""
+    backward about x1.5; BigGAN-deep's two bottleneck blocks per resolution about x1.8 (ch 4:
+    82 ms per iteration against 56 ms for BigGAN at ch 6). Runs that stop at a collapse end
+    sooner; that cannot be known ahead."""
     t, m = spec.train, spec.model
     per_image = (m.resolution / 16) ** 2 * m.ch / 4 / 16            # in units of the fixed cost
     per_pass = 1 + t.batch_size / t.num_workers * per_image
-    return t.iterations * (t.num_d_steps + 1) * per_pass * (1.5 if t.r1_gamma > 0 else 1.0)
+    return (t.iterations * (t.num_d_steps + 1) * per_pass * (1.5 if t.r1_gamma > 0 else 1.0)
+            * (1.8 if m.arch == "biggan_deep" else 1.0))
 
 
 def _fit_local(job: TrainJob, run_dir: Path) -> tuple[dict, dict]:
