@@ -228,6 +228,16 @@ def stop_detached(repo: Path) -> list[str]:
     return notes
 
 
+def prefect_running(repo: Path, wait_s: float) -> list[str]:
+    """The Prefect processes (.prefect/*.pid) still alive `wait_s` after README's stop block."""
+    pids = {name: int(f.read_text()) for name in ("worker", "server")
+            if (f := repo / ".prefect" / f"{name}.pid").is_file()}
+    deadline = time.monotonic() + wait_s
+    while (running := [n for n, pid in pids.items() if _alive(pid)]) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return running
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -296,9 +306,8 @@ def test_readme_commands_run_in_order_on_a_tiny_repo(tmp_path):
             if "make repro" in cmds:          # as a clone has them: dvc.lock and small outputs committed
                 git(repo, "add", "-A")
                 git(repo, "commit", "-qm", "outputs of make repro")
-        running = [name for name in ("worker", "server") if (repo / ".prefect" / f"{name}.pid").is_file()
-                   and _alive(int((repo / ".prefect" / f"{name}.pid").read_text()))]
-        assert not running, f"README's stop block left the Prefect {' and '.join(running)} running"
+        assert not (running := prefect_running(repo, wait_s=30)), \
+            f"README's stop block left the Prefect {' and '.join(running)} running 30 s later"
     finally:
         stops = stop_detached(repo)
         leftovers = left_behind(repo)

@@ -1,10 +1,9 @@
 """Deployments of the retrain flow against a real Prefect server on 127.0.0.1.
 
-* prefect.yaml + a process work pool (the README's durable path): the server and the worker
-  are started the README's way, `setsid nohup ... &` from a shell that then exits; both keep
-  running in sessions of their own; `prefect --no-prompt deploy --all` from the repository
-  root; `prefect deployment run` triggers a run without waiting for the cron; it COMPLETES.
 * `python -m pipelines.deploy` (.serve(), the quick path in one foreground process).
+* prefect.yaml + a process work pool (the README's durable path: server and worker detached,
+  `prefect --no-prompt deploy --all`, `prefect deployment run --watch` completing, the stop
+  sequence) is run literally, as README shows it, by tests/test_readme_commands.py.
 The flow is the retrain flow on a repo whose data state is already recorded (so it runs for
 real and does nothing: seconds, not minutes)."""
 from __future__ import annotations
@@ -26,7 +25,6 @@ pytestmark = pytest.mark.slow
 
 CRON = "0 3 * * *"
 BIN = Path(sys.executable).parent
-POOL = "biggan-local"
 
 
 def _alive(pid: int) -> bool:
@@ -135,42 +133,6 @@ def _artifacts(api: str, flow_run_id) -> dict[str, str]:
         arts = client.read_artifacts(artifact_filter=ArtifactFilter(
             flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])))
     return {a.key: a.data for a in arts if a.key}
-
-
-def test_prefect_yaml_deployment_runs_on_a_detached_worker(server, idle_repo, tmp_path):
-    api, env, server_pid = server
-    run = lambda *a, **kw: subprocess.run([str(BIN / "prefect"), *a], cwd=REPO_ROOT, env=env, capture_output=True,
-                                          text=True, timeout=kw.get("timeout", 120))
-    p = run("work-pool", "create", POOL, "--type", "process")
-    assert p.returncode == 0, p.stdout + p.stderr
-    p = run("--no-prompt", "deploy", "--all")
-    assert p.returncode == 0, p.stdout + p.stderr
-    worker_log = tmp_path / "worker.log"
-    worker = _detached(f"{BIN / 'prefect'} worker start --pool {POOL}", {**env, "PREFECT_WORKER_QUERY_SECONDS": "2"},
-                       worker_log)
-    try:
-        p = run("deployment", "inspect", "retrain/nightly")
-        assert p.returncode == 0, p.stdout + p.stderr
-        assert CRON in p.stdout and POOL in p.stdout and str(REPO_ROOT) in p.stdout   # working dir: this checkout
-        t0 = time.monotonic()
-        p = run("deployment", "run", "retrain/nightly", "--param", f"repo={idle_repo}", "--watch",
-                "--watch-timeout", "240", timeout=300)
-        print(f"deployment run via the worker: {time.monotonic() - t0:.1f} s")
-        assert p.returncode == 0, p.stdout + p.stderr + worker_log.read_text()[-4000:]
-        assert "Completed" in p.stdout or "COMPLETED" in p.stdout, p.stdout
-        assert _alive(server_pid) and _alive(worker)       # outlived the shells that started them
-        from prefect.client.orchestration import get_client
-        from prefect.settings import PREFECT_API_URL, temporary_settings
-
-        with temporary_settings({PREFECT_API_URL: api}), get_client(sync_client=True) as client:
-            dep = client.read_deployment_by_name("retrain/nightly")
-            runs = [r for r in client.read_flow_runs() if r.deployment_id == dep.id and r.state.is_completed()]
-        assert [s.schedule.cron for s in dep.schedules] == [CRON] and dep.work_pool_name == POOL
-        assert len(runs) == 1 and runs[0].parameters["repo"] == str(idle_repo)
-        assert "Nothing to do" in _artifacts(api, runs[0].id)["retrain-decision"]
-        assert "Worker" in worker_log.read_text()
-    finally:
-        _stop(worker, signal.SIGINT)              # the worker exits on SIGINT (TOOL_NOTES: not SIGTERM while the server is down)
 
 
 def test_served_deployment_runs_on_demand(server, idle_repo, tmp_path):
