@@ -6,7 +6,7 @@
 `retrain.serve(...)` registers the deployment `retrain/<name>` with a cron schedule and runs
 its flow runs (each in a subprocess) while this process lives; when it ends, the deployment
 is paused. For a deployment that outlives the shell use prefect.yaml with a process work pool
-and a detached worker (README, "Prefect flows"). Either way it needs a Prefect server (keep
+and a detached worker (docs/operations.md, "Prefect flows"). Either way it needs a Prefect server (keep
 the same PREFECT_HOME in every shell):
 
     export PREFECT_HOME=$PWD/.prefect PREFECT_SERVER_ANALYTICS_ENABLED=false

@@ -35,7 +35,7 @@ the tracking URI when it is an http(s) server; the link is
 the artifact names the run id and the store instead.
 
 Without PREFECT_API_URL the flow runs in Prefect's ephemeral mode (a temporary local server
-per process); see the README's "Prefect flows" for a persistent server, work pool and worker.
+per process); see docs/operations.md, "Prefect flows", for a persistent server, work pool and worker.
 """
 from __future__ import annotations
 

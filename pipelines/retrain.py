@@ -3,7 +3,7 @@
     python -m pipelines.retrain [--repo .] [--fid no_trunc|min_fid|fid_best]
                                 [--variant NAME] [--seed N] [--force]
 
-Deployed nightly by prefect.yaml (README, "Prefect flows"). Steps:
+Deployed nightly by prefect.yaml (docs/operations.md, "Prefect flows"). Steps:
   1. "data changed" is DVC's verdict on the data stages (`data_stages`, fnmatch patterns,
      default `digits_manifest` and `shard@*`, plus every `.dvc`-tracked source):
        * `dvc status --json` lists one of them as out of date (new images under a `dvc add`ed

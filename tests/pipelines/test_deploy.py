@@ -1,7 +1,7 @@
 """Deployments of the retrain flow against a real Prefect server on 127.0.0.1.
 
 * `python -m pipelines.deploy` (.serve(), the quick path in one foreground process).
-* prefect.yaml + a process work pool (the README's durable path: server and worker detached,
+* prefect.yaml + a process work pool (docs/operations.md's durable path: server and worker detached,
   `prefect --no-prompt deploy --all`, `prefect deployment run --watch` completing, the stop
   sequence) is run literally, as README shows it, by tests/test_readme_commands.py.
 The flow is the retrain flow on a repo whose data state is already recorded (so it runs for

@@ -53,7 +53,7 @@ def test_command_runs_beside_a_private_head_node_that_is_stopped_after(tmp_path)
         (line,) = [x for x in r.stdout.splitlines() if x.startswith("PROBE ")]
         probe = json.loads(line[len("PROBE "):])
         assert probe["cpus"] == 2
-        # Ray 2.60 cannot bind loopback only (README): its gRPC servers listen on every interface
+        # Ray 2.60 cannot bind loopback only (docs/training.md): its gRPC servers listen on every interface
         # and a few agents on the node's address, so token authentication must hold the door.
         ips = {ip for ip, _, _ in probe["listening"]}
         assert ips and ips <= {"127.0.0.1", "0.0.0.0", "::", probe["node_ip"]}, probe["listening"]
