@@ -36,9 +36,12 @@ repro: $(STAMP)
 	     $(BIN)/python -m biggan.train.ray_cluster -- $(BIN)/dvc repro; fi
 
 # The test suite (CI runs exactly this through .ci/run). Exit 5 (no tests collected) is not a failure.
+# Two pytest-xdist workers: the tests mostly wait on servers and subprocesses (tests/conftest.py
+# keeps each package's shared fixtures on one worker); TEST_WORKERS=0 runs them in one process.
+TEST_WORKERS ?= 2
 test: $(STAMP)
 	@$(COMPILE) benchmarks tests >/dev/null
-	$(BIN)/python -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then exit 0; else exit $$rc; fi
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS); rc=$$?; if [ $$rc -eq 5 ]; then exit 0; else exit $$rc; fi
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

@@ -29,6 +29,8 @@ from pathlib import Path
 
 import yaml
 
+from biggan.data.layout import SHARDS, shard_dir
+
 TINY = {"resolution": 16, "ch": 4, "dim_z": 12, "shared_dim": 8, "attention": []}
 
 
@@ -45,7 +47,7 @@ def build_shards(work: Path, res: int) -> None:
     from biggan.config import DatasetConfig
     from biggan.data.shard.build import build_shards as build
 
-    out = work / "data/shards/digits/train"
+    out = shard_dir("digits", "train", work / SHARDS)
     shutil.rmtree(out, ignore_errors=True)
     ds = DatasetConfig.model_validate(params_doc(res, {}, {}, {})["datasets"]["digits"])
     build(ds, "train", out, name="digits", progress=False)
@@ -53,7 +55,7 @@ def build_shards(work: Path, res: int) -> None:
 
 def scaling(work: Path, res: int, ch: int, micro: int, iterations: int) -> list[dict]:
     from biggan.config import parse_params
-    from biggan.train.ray_trainer import ensure_ray
+    from biggan.parallel.ray_session import ensure_ray
     from biggan.train.run import default_data, train
 
     model = {"resolution": res, "ch": ch, "dim_z": 120 if res >= 32 else 12, "shared_dim": 128, "attention": []}
@@ -67,7 +69,7 @@ def scaling(work: Path, res: int, ch: int, micro: int, iterations: int) -> list[
     rows = []
     for name, (w, t, b) in runs.items():
         spec = params.run(name, 0)
-        out = train(spec, root=work, storage=work / "store", data=default_data(spec, work / "data/shards"),
+        out = train(spec, root=work, storage=work / "store", data=default_data(spec, work / SHARDS),
                     tracking=False, log=lambda m: None)
         windows = out.history.losses[1:]
         ips = statistics.mean(r["images_per_s"] for r in windows)
@@ -116,7 +118,7 @@ def per_iteration(work: Path, iterations: int) -> dict:
                                                       "threads_per_worker": 1, "launcher": "local",
                                                       "num_workers": 1}, {"t": {"dataset": "digits"}})
     spec = parse_params(doc).run("t", 0)
-    out = train(spec, root=work, storage=work / "store", data=default_data(spec, work / "data/shards"),
+    out = train(spec, root=work, storage=work / "store", data=default_data(spec, work / SHARDS),
                 tracking=False, log=lambda m: None)
     windows = out.history.losses[1:]
     return {"config": "tiny 16px ch4 batch 16", "step_s": round(statistics.mean(r["step_time"] for r in windows), 4),

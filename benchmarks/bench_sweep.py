@@ -55,7 +55,7 @@ def main() -> None:
     from biggan.config import load_params
     from biggan.data.digits import digits_images
     from biggan.metrics.images import nhwc_batches
-    from biggan.metrics.reference import compute_reference
+    from biggan.metrics.refstats import compute_reference
     from biggan.metrics.scorer import Scorer
     from biggan.models import build_generator
     from biggan.sampling.sweep import prepare_bn, score_point

@@ -1,4 +1,5 @@
-"""What the Prefect flows share: tool paths, the environment of the DVC subprocess, params.
+"""What the Prefect flows share: tool paths, the environment of the DVC subprocess, params
+(through biggan.config), DVC's status and lock file.
 
 Environment (facts of this project's tool stack, Prefect 3.8.8 / DVC 3.67 / MLflow 3.17 on a
 2-core machine; they are why `apply_env_defaults` exists):
@@ -23,12 +24,15 @@ Environment (facts of this project's tool stack, Prefect 3.8.8 / DVC 3.67 / MLfl
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import yaml
+if TYPE_CHECKING:
+    from biggan.config import Params
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BIN_DIR = Path(sys.executable).parent
@@ -75,57 +79,54 @@ def subprocess_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def read_params(repo: str | Path) -> dict[str, Any]:
-    """params.yaml of `repo` as plain data (not validated: the stages validate it)."""
+def read_params(repo: str | Path) -> Params:
+    """params.yaml of `repo`, read and validated as the stages read it (biggan.config)."""
+    from biggan.config import load_params
+
     path = Path(repo) / "params.yaml"
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: is {Path(repo).resolve()} the repository root?")
-    return yaml.safe_load(path.read_text()) or {}
+    return load_params(path)
 
 
-def tracking_settings(repo: str | Path, params: dict[str, Any] | None = None) -> dict[str, str]:
+def tracking_settings(repo: str | Path, params: Params | None = None) -> dict[str, str]:
     """{'uri', 'experiment', 'registered_model'} as the train stage resolves them for `repo`."""
-    from biggan.config.tracking import TrackingConfig
     from biggan.tracking.mlflow_run import resolve_uri
 
-    params = read_params(repo) if params is None else params
-    cfg = TrackingConfig.model_validate(params.get("tracking") or {})
+    cfg = (read_params(repo) if params is None else params).tracking
     return {"uri": resolve_uri(cfg.uri, Path(repo).resolve()), "experiment": cfg.experiment,
             "registered_model": cfg.registered_model}
 
 
+_CWD = threading.Lock()
+
+
 def dvc_status(repo: str | Path, targets: list[str] | None = None) -> dict[str, Any]:
-    """`dvc status --json [targets]` of `repo`: {stage or .dvc file: [what changed]}, {} when up to date.
+    """DVC's `status` of `repo` (what `dvc status --json [targets]` prints): {stage or .dvc file:
+    [what changed]}, {} when up to date.
 
-    Raises RuntimeError with DVC's message when DVC cannot evaluate the pipeline (invalid
-    dvc.yaml, unknown target, a params file it cannot read)."""
-    import json
-    import subprocess
+    Run from the repository root, as the command is: DVC resolves targets and names stages
+    relative to the working directory. Raises RuntimeError with DVC's message when DVC cannot
+    evaluate the pipeline (invalid dvc.yaml, unknown target, a params file it cannot read)."""
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
 
-    p = subprocess.run([tool("dvc"), "status", "--json", *(targets or [])], cwd=str(repo), env=subprocess_env(),
-                       capture_output=True, text=True)
-    if p.returncode != 0:
-        raise RuntimeError(f"dvc status in {repo} failed (exit {p.returncode}): "
-                           f"{(p.stderr or p.stdout).strip()[-2000:]}")
-    out = p.stdout.strip()
-    return json.loads(out[out.index("{"):]) if "{" in out else {}
+    root = Path(repo).resolve()
+    with _CWD, contextlib.chdir(root):
+        try:
+            with Repo(str(root)) as dvc:
+                return dvc.status(targets=targets or None)
+        except DvcException as e:
+            cause = f"{e}: {e.__cause__}" if e.__cause__ else str(e)
+            raise RuntimeError(f"dvc status in {repo} failed: {cause}") from e
 
 
 def dvc_lock(repo: str | Path) -> dict[str, Any]:
-    """The stage entries of `repo`'s dvc.lock ({} before the first run): DVC writes a stage's
-    entry (its deps' and outs' hashes) as soon as that stage finishes."""
+    """The stage entries of `repo`'s dvc.lock ({} before the first run), read by DVC's own
+    reader: DVC writes a stage's entry (its deps' and outs' hashes) as soon as that stage finishes."""
+    from dvc.utils.serialize import load_yaml
+
     path = Path(repo) / "dvc.lock"
     if not path.is_file():
         return {}
-    return (yaml.safe_load(path.read_text()) or {}).get("stages") or {}
-
-
-def runs_of(params: dict[str, Any]) -> list[tuple[str, int]]:
-    """Every (variant, seed) of params, in params order (a variant's own `seeds`, else the top-level ones)."""
-    variants = params.get("variants") or {}
-    return [(v, int(s)) for v in variants for s in ((variants[v] or {}).get("seeds") or params.get("seeds") or [0])]
-
-
-def tables_of(params: dict[str, Any], variant: str) -> list[int]:
-    v = (params.get("variants") or {}).get(variant) or {}
-    return [int(t) for t in v.get("tables", [1])]
+    return load_yaml(str(path)).get("stages") or {}

@@ -6,14 +6,14 @@
 or from Python: `from pipelines.reproduce import reproduce; reproduce(repo=".")`.
 
 What it does
-  1. dvc-status: `dvc status --json [targets]`, the stages DVC considers out of date. It also
+  1. dvc-status: DVC's `status` (as `dvc status [targets]`), the stages it considers out of date. It also
      checks the pipeline: an invalid dvc.yaml or an unknown target fails the flow here, at
      once and without retries (no attempt could fix it).
   2. dvc-repro: ONE `dvc repro [--force] [targets]` in `repo`; DVC walks its graph, skips
      what did not change, restores from its run cache, runs the rest (serially, as `dvc
      repro` always does). Every output line is streamed into the task's Prefect log as it
      arrives ("[dvc] <line>"). A failure is retried `retries` times (default 2) with
-     exponential backoff, `retry_delay_s * 2**k` seconds before retry k+1 (10 s, 20 s):
+     Prefect's exponential_backoff, `retry_delay_s * 2**k` seconds before retry k+1 (10 s, 20 s):
      DVC writes a stage's dvc.lock entry as soon as that stage finishes, so a retry resumes
      at the failed stage; the stages done before it are not rerun. Which stages an attempt
      finished is read from dvc.lock before and after it (logged per attempt).
@@ -44,7 +44,10 @@ import subprocess
 import time
 from collections import deque
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from biggan.config import Params
 
 if __name__ == "__main__":          # before prefect's import: it reads its settings then
     from pipelines.common import apply_env_defaults
@@ -53,9 +56,9 @@ if __name__ == "__main__":          # before prefect's import: it reads its sett
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.tasks import exponential_backoff
 
-from pipelines.common import (dvc_lock, dvc_status, read_params, runs_of, subprocess_env, tables_of, tool,
-                              tracking_settings)
+from pipelines.common import dvc_lock, dvc_status, read_params, subprocess_env, tool, tracking_settings
 
 DEFAULT_RETRIES = 2
 DEFAULT_RETRY_DELAY_S = 10.0
@@ -66,11 +69,6 @@ REPRODUCED, UNCHANGED, PENDING = "reproduced", "unchanged", "pending"
 
 class ReproFailed(RuntimeError):
     """`dvc repro` exited non-zero; the message holds its last output lines."""
-
-
-def retry_delays(retries: int, delay_s: float) -> list[float]:
-    """Exponential backoff: delay_s, 2*delay_s, 4*delay_s, ... (prefect.tasks.exponential_backoff)."""
-    return [float(delay_s) * 2 ** k for k in range(max(0, int(retries)))]
 
 
 def written(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
@@ -115,7 +113,7 @@ def status_task(repo: str, targets: list[str] | None = None) -> dict[str, Any]:
 
 
 @task(name="dvc-repro", cache_policy=NO_CACHE, retries=DEFAULT_RETRIES,
-      retry_delay_seconds=retry_delays(DEFAULT_RETRIES, DEFAULT_RETRY_DELAY_S))
+      retry_delay_seconds=exponential_backoff(DEFAULT_RETRY_DELAY_S))
 def repro_task(repo: str, targets: list[str] | None = None, force: bool = False) -> dict[str, Any]:
     from prefect.runtime import task_run
 
@@ -148,7 +146,7 @@ def stage_outcomes(before_lock: dict, after_lock: dict, before_status: dict, aft
     return out
 
 
-def run_links(repo: str | Path, params: dict, variants: list[str] | None = None,
+def run_links(repo: str | Path, params: Params, variants: list[str] | None = None,
               mlflow_ui_url: str | None = None) -> list[dict[str, str]]:
     """The MLflow runs of the train stages (all, or of `variants`) with their UI links."""
     from biggan.report.collect import run_file
@@ -158,7 +156,8 @@ def run_links(repo: str | Path, params: dict, variants: list[str] | None = None,
     uri = tracking["uri"]
     base = (mlflow_ui_url or (uri if uri.startswith(("http://", "https://")) else "")).rstrip("/")
     rows, client = [], None
-    for variant, seed in runs_of(params):
+    for spec in params.runs():
+        variant, seed = spec.variant, spec.seed
         if variants is not None and variant not in variants:
             continue
         path = run_file(repo / "metrics" / "train", variant, seed)
@@ -208,7 +207,7 @@ def publish_tables(repo: str, mlflow_ui_url: str | None = None) -> dict[str, str
         if not path.is_file():
             logger.warning("%s not found: no artifact table%d", path, n)
             continue
-        variants = [v for v in (params.get("variants") or {}) if n in tables_of(params, v)]
+        variants = [name for name, v in params.variants.items() if n in v.tables]
         md = (path.read_text().rstrip() + "\n\n### MLflow runs\n\n"
               + links_markdown(run_links(repo, params, variants, mlflow_ui_url)))
         artifact_id = create_markdown_artifact(markdown=md, key=f"table{n}",
@@ -242,7 +241,7 @@ def reproduce(repo: str = ".", targets: list[str] | str | None = None, force: bo
     if isinstance(targets, str):
         targets = [targets]
     before_status, before_lock = status_task(repo, targets), dvc_lock(repo)
-    runner = repro_task.with_options(retries=retries, retry_delay_seconds=retry_delays(retries, retry_delay_s))
+    runner = repro_task.with_options(retries=retries, retry_delay_seconds=exponential_backoff(retry_delay_s))
     state = runner(repo, targets, force, return_state=True)
     run = state.result(raise_on_failure=False) if state.is_completed() else None
     stages = stage_outcomes(before_lock, dvc_lock(repo), before_status, dvc_status(repo, targets))

@@ -49,7 +49,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from pipelines.common import dvc_lock, dvc_status, read_params, runs_of, tables_of, tracking_settings
+from pipelines.common import dvc_lock, dvc_status, read_params, tracking_settings
 from pipelines.reproduce import DEFAULT_RETRIES, DEFAULT_RETRY_DELAY_S, reproduce
 
 STATE_FILE = ".dvc/tmp/retrain-state.json"
@@ -112,11 +112,11 @@ def record_data_state(repo: str | Path, state_file: str | None = None, **extra) 
 def candidate_dirs(repo: str | Path, variant: str | None = None, seed: int | None = None) -> dict[str, Path]:
     """{"<variant>-s<seed>": models/<variant>/s<seed>} of the runs to choose from (module doc, step 3)."""
     params = read_params(repo)
-    variants = list(params.get("variants") or {})
+    variants = list(params.variants)
     if variant is not None and variant not in variants:
         raise ValueError(f"unknown variant {variant!r}; params.yaml has {variants}")
-    chosen = [variant] if variant is not None else [v for v in variants if 2 in tables_of(params, v)] or variants
-    runs = [(v, s) for v, s in runs_of(params) if v in chosen and (seed is None or s == int(seed))]
+    chosen = [variant] if variant is not None else [v for v in variants if 2 in params.variants[v].tables] or variants
+    runs = [(v, s) for v in chosen for s in params.seeds_of(v) if seed is None or s == int(seed)]
     if not runs:
         raise ValueError(f"seed {seed} is not a seed of {chosen} in {Path(repo) / 'params.yaml'}")
     return {f"{v}-s{s}": Path(repo) / "models" / v / f"s{s}" for v, s in runs}

@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     from biggan.config import ConfigError, load_params
     from biggan.tracking.mlflow_run import TrackingUnavailable, check_reachable, redact, resolve_uri
     from biggan.tracking.registry import register_best
-    from biggan.train.outputs import write_json
+    from biggan.files import write_json
 
     args = parse_args(argv)
     try:

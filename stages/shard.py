@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 EXIT_BAD_INPUT = 2
 EXIT_TOO_MANY_SKIPPED = 3
@@ -35,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     # imported here: worker processes (spawn) re-import this module and need none of it
     from biggan.config import ConfigError, load_params
     from biggan.data.items import SourceError
+    from biggan.data.layout import shard_dir
     from biggan.data.shard.build import build_shards
     from biggan.data.shard.report import TooManySkipped
 
@@ -46,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
                                             f"allowed: {sorted(params.datasets)}"])
         ds = params.datasets[args.dataset]
         for split in args.split or ["train", "val"]:
-            out = f"{args.out or f'data/shards/{args.dataset}'}/{split}"
+            out = Path(args.out) / split if args.out else shard_dir(args.dataset, split)
             index = build_shards(ds, split, out, name=args.dataset, progress=not args.no_progress)
             print(f"{out}: {index['num_samples']} samples in {len(index['shards'])} shards, "
                   f"{index['skipped']} skipped, {index['num_classes']} classes")

@@ -29,7 +29,7 @@ def run(params_path: str, train_dir: str, sweep_dir: str, refstats: str, out: st
     from biggan.report.plot_data import write_plot_data
     from biggan.report.render import write_tables, write_text
     from biggan.report.tables import table1, table2, table3
-    from biggan.train.outputs import write_json
+    from biggan.files import write_json
 
     params = load_params(params_path)
     groups = collect(params, Path(train_dir), Path(sweep_dir))

@@ -40,6 +40,8 @@ import argparse
 import os
 import sys
 
+from biggan.data.layout import SHARDS, shard_dir
+
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m stages.train", description=__doc__,
@@ -55,7 +57,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--study-metrics-dir", default="metrics/collapse",
                    help="the collapse study's per-run histories (default: metrics/collapse)")
     p.add_argument("--scores", default="metrics/scores", help="DVC metrics files (default: metrics/scores)")
-    p.add_argument("--shards", default="data/shards", help="shard root (default: data/shards)")
+    p.add_argument("--shards", default=SHARDS, help=f"shard root (default: {SHARDS})")
     p.add_argument("--storage", default="checkpoints/train", help="checkpoint root (default: checkpoints/train)")
     p.add_argument("--jobs", type=int, help="runs trained at once (default: one per CPU of the Ray cluster plus "
                                             "one); the others wait for a free slot, longest first")
@@ -89,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     from biggan.tracking.mlflow_run import TrackingUnavailable
     from biggan.train.outputs import write_scores, write_stage_outputs
     from biggan.train.errors import InputError, NotStarted
-    from biggan.train.ray_trainer import RayConnectionError, release_ray
+    from biggan.parallel.ray_session import RayConnectionError, release_ray
     from biggan.train.run import default_data, train_seeds
 
     args = parse_args(argv)
@@ -106,14 +108,15 @@ def main(argv: list[str] | None = None) -> int:
         if not names:
             raise ConfigError(args.params, ["collapse_study: is empty; --study has nothing to train"])
         specs = [params.run(v, s) for v in names for s in (args.seed or params.seeds_of(v))]
+        data = {}
         for spec in specs:                       # every input checked before any run starts
-            default_data(spec, root / args.shards)
-            check_num_classes(root / args.shards / spec.dataset_name / "train", spec.model.n_classes,
+            data[spec.run_name] = default_data(spec, root / args.shards)
+            check_num_classes(shard_dir(spec.dataset_name, "train", root / args.shards), spec.model.n_classes,
                               f"{'collapse_study' if spec.variant in params.collapse_study else 'variants'}."
                               f"{spec.variant}.model.n_classes", args.params)
         stage = os.environ.get("DVC_STAGE") or "train"
         outcomes = train_seeds(specs, root=root, storage=root / args.storage,
-                               data=lambda spec: default_data(spec, root / args.shards),
+                               data=lambda spec: data[spec.run_name],
                                tracking=not args.no_tracking, stage=stage, jobs=args.jobs)
         release_ray()                            # no worker log Ray forwards comes after the lines below
     except KeyError as e:

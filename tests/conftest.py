@@ -17,7 +17,7 @@ ray_local  (session scope) ONE real local Ray instance for the whole test sessio
              * RAY_TMPDIR / temp dir /tmp/ray_t<pid>: Ray's unix socket paths must stay
                under ~107 bytes, pytest's tmp_path is too long;
              * no dashboard, usage stats off, and Ray Train's lighter start-up settings
-               (biggan.train.ray_trainer.RAY_TRAIN_TUNING): start-up time on a 2-core box;
+               (biggan.parallel.ray_session.RAY_TRAIN_TUNING): start-up time on a 2-core box;
              * PYTHONPATH gets the repo root, so Ray worker processes (which inherit this
                process's environment) can unpickle helpers defined under tests/.
            Yields a `RayInfo` (address, temp_dir, num_cpus).
@@ -57,7 +57,7 @@ def ray_local():
 
     if ray.is_initialized():
         raise RuntimeError("ray_local: Ray was already initialised by something else in this session")
-    from biggan.train.ray_trainer import RAY_TRAIN_TUNING
+    from biggan.parallel.ray_session import RAY_TRAIN_TUNING
 
     temp_dir = f"/tmp/ray_t{os.getpid()}"
     env = {**ray_test_env(), **RAY_TRAIN_TUNING, "RAY_TMPDIR": temp_dir}
@@ -84,3 +84,30 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+# `make test` runs the suite on 2 pytest-xdist workers: most of its time is spent waiting on servers
+# and subprocesses, not computing. The scheduler below sends a group of tests whole to one worker, so a
+# shared fixture is built once: the packages in SHARED_SESSION_DIRS share session fixtures across their
+# files (the Prefect harness and tiny repo, the trained digits net, the source archives); every other
+# file is its own group, keeping its module fixtures built once too. (xdist's `--dist loadgroup` cannot
+# do this with pytest 9: the group suffix it writes into `item._nodeid` is ignored there.)
+SHARED_SESSION_DIRS = {"pipelines", "metrics", "data"}
+
+
+def xdist_group_of(nodeid: str) -> str:
+    """tests/<dir>/... -> 'tests/<dir>' for the shared packages, else the test file."""
+    path = nodeid.split("::", 1)[0]
+    parts = path.split("/")
+    return "/".join(parts[:2]) if len(parts) > 2 and parts[1] in SHARED_SESSION_DIRS else path
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_group_of(nodeid)
+
+    return GroupScheduling(config, log)

@@ -78,14 +78,29 @@ def small(raw: dict, variant: str, n_classes: int | None = None) -> dict:
         ds.update(workers=1, max_skipped_fraction=0.2, shard_max_count=8)   # the trees hold broken images
     if n_classes is not None:
         raw["model"]["n_classes"] = n_classes
+    # one standing-statistics pass before each score (default 16: at ch 96, 128 px, each pass
+    # is a G forward pass as dear as a quarter of a training step)
     raw["train"].update(iterations=2, batch_size=2, num_workers=1, accumulate=1, use_gpu=False,
-                        precision="fp32", eval_samples=4, sheet_size=4, threads_per_worker=2)
+                        precision="fp32", eval_samples=4, eval_standing_passes=1, sheet_size=4,
+                        threads_per_worker=2)
     raw["eval"].update(num_samples=4, batch_size=4, is_splits=2, pr_k=2, pr_samples=4)
-    # two of the preset's thresholds: each point costs an FID, the square root of a 2048 x 2048
-    # matrix (4-77 s on 2 busy cores), and Table 2 needs only a curve to pick from
+    # two of the preset's thresholds: each point costs an FID, 2048 x 2048 eigendecompositions
+    # (3-30 s on 2 cores, quiet to busy), and Table 2 needs only a curve to pick from
     ts = raw["sweep"]["thresholds"]
-    raw["sweep"].update(num_samples=4, standing_passes=2, thresholds=[ts[0], ts[-1]])
+    raw["sweep"].update(num_samples=4, standing_passes=1, thresholds=[ts[0], ts[-1]])
     return raw
+
+
+def changed_keys(a: dict, b: dict, prefix: str = "") -> set[str]:
+    """Dotted paths whose values differ between two params dicts (added or removed keys too)."""
+    out = set()
+    for k in a.keys() | b.keys():
+        va, vb = a.get(k), b.get(k)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            out |= changed_keys(va, vb, f"{prefix}{k}.")
+        elif va != vb or (k in a) != (k in b):
+            out.add(f"{prefix}{k}")
+    return out
 
 
 def write_inception_weights(path: Path, seed: int = 0) -> str:

@@ -24,6 +24,7 @@ import shutil
 import pytest
 import yaml
 
+from tests.browser import axis_scales, chromium, line_colours, needs_chromium, vega_views
 from tests.pipeline_repo import dvc_env, make_tiny_repo, run_dvc
 
 pytestmark = pytest.mark.slow
@@ -200,17 +201,20 @@ def test_metrics_plots_and_an_experiment_work_on_the_pipeline(repo):
     assert "jft25" in run_dvc(repo, "exp", "show", "--md").stdout
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None,
-                    reason="needs chromium for the headless check (Debian: apt-get install -y chromium)")
+@needs_chromium
 def test_plots_page_renders_offline_in_a_headless_browser(repo, tmp_path):
-    """dvc_plots/index.html drawn by a real browser with no network: vega comes from the page."""
+    """dvc_plots/index.html drawn by a real browser with no network: vega comes from the page;
+    every run a line in its variant's colour, FID on log axes."""
     run_dvc(repo, "plots", "show")
     page = (repo / "dvc_plots/index.html").as_uri()
     png = tmp_path / "plots.png"
-    args = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1400,2400",
-            "--proxy-server=127.0.0.1:9", "--virtual-time-budget=15000"]          # nothing outside is reachable
-    subprocess.run(args + [f"--screenshot={png}", page], capture_output=True, timeout=120)
-    dom = subprocess.run(args + ["--dump-dom", page], capture_output=True, text=True, timeout=120).stdout
+    chromium(page, "--window-size=1400,2400", f"--screenshot={png}")
+    dom = chromium(page, "--dump-dom").stdout
     assert png.is_file() and png.stat().st_size > 10_000
-    # every plot became a rendered vega view (a canvas or an svg inside its div)
-    assert dom.count('class="vega-embed') == 5 and ("<canvas" in dom or "<svg" in dom), dom[-3000:]
+    # every plot became a rendered vega view (an svg inside its div)
+    views = vega_views(dom)
+    assert len(views) == 5 and all("<svg" in v for v in views), dom[-3000:]
+    assert axis_scales(views[0])["Y fid"] == "log" and axis_scales(views[2])["X fid"] == "log"
+    colour = line_colours(views[0])                   # the tiny pipeline: one seed per variant
+    assert set(colour) == {"full/s0", "jft/s0", "unstable/s0"} and len(set(colour.values())) == 3
+    assert "Symbol legend titled 'variant'" in views[0]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal, Union
 
-from pydantic import Field, PositiveInt, field_validator
+from pydantic import Field, NonNegativeInt, PositiveInt, field_validator
 
 from biggan.config.base import Strict
 
@@ -116,3 +116,17 @@ class DatasetConfig(Strict):
             raise ValueError("must be [train, val]: dvc.yaml shards both splits of every dataset "
                              "(the shard@<dataset> stage) and ref_stats scores the val split")
         return v
+
+
+class LoaderConfig(Strict):
+    """`train.loader`: how the training stream is read (biggan.data.loader.make_train_stream).
+
+    workers: DataLoader worker processes per training worker that read, decode and batch
+    (0: in the training process). With W workers rank r's stream is the round-robin interleave
+    of the workers-0 streams of ranks r*W .. r*W+W-1 in a world W times as large: a different,
+    equally deterministic sample order, so a run with other workers is another run.
+    """
+
+    workers: NonNegativeInt = 0
+    prefetch: PositiveInt = 4             # batches queued per worker (workers > 0)
+    pin_memory: bool = True               # page-locked batches for non-blocking copies (CUDA only)

@@ -35,7 +35,7 @@ class EvalConfig(Strict):
     inception_dtype: Literal["float32", "float64"] = "float32"
     digits_net: DigitsNetConfig = DigitsNetConfig()
     num_samples: PositiveInt = 50000       # generated samples per score (paper: 50k)
-    batch_size: PositiveInt = 50
+    batch_size: PositiveInt = 50           # images per G pass and feature batch (ref_stats, sweep, in-training IS/FID)
     is_splits: PositiveInt = 10
     pr_k: PositiveInt = 3                  # k of the k-NN manifolds (improved precision/recall)
     pr_samples: PositiveInt = 10000        # samples per side for precision/recall (and real ones kept)

@@ -6,6 +6,7 @@ from typing import Literal
 from pydantic import Field, PositiveInt, ValidationInfo, field_validator
 
 from biggan.config.base import Strict
+from biggan.paper.archs import ARCHS, DEEP_ARCHS
 
 
 class SpectralNormConfig(Strict):
@@ -54,7 +55,6 @@ class ModelConfig(Strict):
     @field_validator("resolution")
     @classmethod
     def _known_resolution(cls, v: int, info: ValidationInfo) -> int:
-        from biggan.models.arch import ARCHS, DEEP_ARCHS
         layouts = DEEP_ARCHS if info.data.get("arch") == "biggan_deep" else ARCHS
         if v not in layouts:
             raise ValueError(f"resolution {v} has no architecture; allowed: {sorted(layouts)}")
@@ -105,7 +105,6 @@ class ModelConfig(Strict):
     @field_validator("dim_z")
     @classmethod
     def _chunks(cls, v: int, info: ValidationInfo) -> int:
-        from biggan.models.arch import ARCHS
         res, hier = info.data.get("resolution"), info.data.get("hier")
         if hier and info.data.get("arch") == "biggan" and res in ARCHS and v % ARCHS[res].num_z_chunks:
             arch = ARCHS[res]
@@ -136,7 +135,6 @@ class ModelConfig(Strict):
     @field_validator("attention")
     @classmethod
     def _attention_exists(cls, v: list[int] | SplitAttention, info: ValidationInfo) -> list[int] | SplitAttention:
-        from biggan.models.arch import ARCHS, DEEP_ARCHS
         res = info.data.get("resolution")
         if res not in ARCHS:
             return v
@@ -175,7 +173,6 @@ class ModelConfig(Strict):
 
 def _deep_arch(info: ValidationInfo):
     """The BigGAN-deep layout being validated, or None (BigGAN, or an invalid resolution)."""
-    from biggan.models.arch import DEEP_ARCHS
     if info.data.get("arch") != "biggan_deep":
         return None
     return DEEP_ARCHS.get(info.data.get("resolution"))

@@ -22,7 +22,7 @@ from biggan.config.model import ModelConfig
 from biggan.config.tracking import TrackingConfig
 from biggan.config.train import TrainConfig
 from biggan.config.yamlfile import DuplicateKeyError, load_yaml
-from biggan.report.paper import PAPER_ROWS
+from biggan.paper.tables import PAPER_ROWS
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_]*$")
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import (Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt,
-                      ValidationInfo, field_validator, model_validator)
+                      SerializerFunctionWrapHandler, ValidationInfo, field_validator, model_serializer,
+                      model_validator)
 
 from biggan.config.base import Strict
+from biggan.config.data import LoaderConfig
 
 
 class OptimConfig(Strict):
@@ -60,6 +62,21 @@ class CollapseConfig(Strict):
     stop_after: NonNegativeInt = 0       # ... this many iterations after the detection (what follows it)
 
 
+class RuntimeConfig(Strict):
+    """How a step runs, not what it computes (up to float rounding); see biggan.train.step.
+
+    The defaults leave the CPU step as it was, bit for bit."""
+
+    channels_last: bool = False          # NHWC activations and conv weights (faster convs on GPUs)
+    compile: bool = False                # torch.compile the G and D forwards
+    # inductor: generated kernels; aot_eager: the same captured graphs run op by op (a check
+    # of the capture without code generation, which takes minutes on a small CPU)
+    compile_backend: Literal["inductor", "aot_eager"] = "inductor"
+    cudnn_benchmark: bool = True         # CUDA only: cuDNN picks the fastest conv algorithms
+    ddp_backend: Literal["auto", "nccl", "gloo"] = "auto"   # auto: nccl with GPUs, else gloo (Ray's choice)
+    ddp_timeout_s: PositiveInt = 1800    # collective timeout (Ray TorchConfig.timeout_s; its default)
+
+
 class TrainConfig(Strict):
     # field order matters: batch_size's validator reads num_workers and accumulate
     iterations: PositiveInt = 1000       # G steps
@@ -72,11 +89,15 @@ class TrainConfig(Strict):
     r1_gamma: NonNegativeFloat = 0.0     # R1 = gamma/2 E ||grad_x D(x)||^2 on real data
     sigma_clamp: SigmaClampConfig = SigmaClampConfig()
     ema: EMAConfig = EMAConfig()
-    precision: Literal["fp32", "bf16"] = "fp32"   # bf16 autocast for forward passes
+    # autocast of the forward passes: bf16; fp16 with loss scaling (GradScaler); mixed: bf16 where
+    # the device has it, else fp16 with loss scaling
+    precision: Literal["fp32", "bf16", "fp16", "mixed"] = "fp32"
+    runtime: RuntimeConfig = RuntimeConfig()
+    loader: LoaderConfig = LoaderConfig()
     use_gpu: bool = False
     launcher: Literal["ray", "local"] = "ray"     # local: in-process, one worker, no Ray start-up cost
     cpus_per_worker: PositiveFloat | None = None  # Ray resources (default: local cores / num_workers, >= 1)
-    threads_per_worker: PositiveInt | None = None  # torch intra-op threads (default: CPUs per worker)
+    threads_per_worker: PositiveInt | None = None  # torch intra-op threads (default: worker_threads)
     cross_replica_bn: bool = True        # G's BatchNorm statistics over all workers
     max_failures: NonNegativeInt = 2     # worker failures survived (Ray FailureConfig)
     log_every: PositiveInt = 10
@@ -108,7 +129,28 @@ class TrainConfig(Strict):
                              f"{self.num_workers} (use launcher 'ray' for data parallelism)")
         return self
 
+    @model_validator(mode="after")
+    def _nccl_needs_gpus(self) -> "TrainConfig":
+        if self.runtime.ddp_backend == "nccl" and not self.use_gpu:
+            raise ValueError("runtime.ddp_backend 'nccl' needs use_gpu: true (use 'gloo' or 'auto' on CPUs)")
+        return self
+
+    # `runtime` and `loader` are left out of dumps while at their defaults, so that the run names
+    # (biggan.train.run.config_hash) of configurations written before they existed stay the same
+    @model_serializer(mode="wrap")
+    def _omit_default_sections(self, handler: SerializerFunctionWrapHandler) -> dict:
+        out = handler(self)
+        for key in ("runtime", "loader"):
+            if key in out and getattr(self, key) == type(getattr(self, key))():
+                del out[key]
+        return out
+
     @property
     def micro_batch(self) -> int:
         """Samples per worker per forward pass."""
         return self.batch_size // (self.num_workers * self.accumulate)
+
+    def worker_threads(self, cpus: float) -> int:
+        """torch intra-op threads of a worker given `cpus` CPUs: threads_per_worker, else its
+        whole CPUs (at least 1)."""
+        return self.threads_per_worker or max(1, int(cpus))

@@ -21,6 +21,11 @@ time and os.urandom), so its order would differ on every run. The shuffle buffer
 multi-label draw are seeded by (seed, stream) too: the same seed, rank, world_size and
 num_workers give the same batches.
 
+Workers: with num_workers = W the DataLoader hands out the workers' batches round robin, so
+rank r's stream is batch i from the workers-0 stream of rank r*W + i % W in a world of
+world_size*W ranks (its batch i // W): reading, decoding and batching all happen in the
+workers, and the order is a fixed function of (seed, rank, world_size, W).
+
 Errors: webdataset's handler protocol. Default: raise CorruptShardError naming the shard
 (and sample key for an undecodable image). skip_corrupt=True: warn (RuntimeWarning, naming
 them) and continue, like wds.warn_and_continue but with the file named (a webdataset
@@ -181,6 +186,11 @@ def _own_samples(src: Iterator[dict], n_urls: int, total: int, rank: int, world_
                              f"hold none for it (ranks x workers = {n})")
 
 
+def _shuffled(src: Iterator[dict], size: int, seed: int, rank: int, world_size: int) -> Iterator[dict]:
+    """webdataset's shuffle buffer, seeded by the stream (= the rank without workers)."""
+    yield from wds.shuffle(size, initial=size, seed=f"biggan-train-{seed}-{_stream(rank, world_size)[0]}")(src)
+
+
 def _labelled(src: Iterator[dict], image_key: str, multi_label: bool, seed: int, rank: int,
               world_size: int, handler: Callable[[Exception], bool]) -> Iterator[tuple]:
     """-> (uint8 (H, W, 3), label, key); multi-label samples draw one of their labels."""
@@ -206,21 +216,33 @@ def _chw(images) -> np.ndarray:
 # the same float conversion 5-15x slower when the 2 cores were busy (e.g. with training).
 def to_float_batch(images) -> torch.Tensor:
     """[(H, W, 3) uint8] -> float32 (B, 3, H, W) in [-1, 1] (0 -> -1, 255 -> 1 exactly)."""
-    x = _chw(images).astype(np.float32)
+    return _to_float(_chw(images))
+
+
+def _to_float(x: np.ndarray) -> torch.Tensor:
+    x = x.astype(np.float32)
     x /= np.float32(127.5)
     x -= np.float32(1.0)
     return torch.from_numpy(x)
 
 
-def _collate(samples: list[tuple], return_keys: bool) -> tuple:
+def _collate(samples: list[tuple], return_keys: bool, to_float: bool = True) -> tuple:
     images, labels, keys = zip(*samples)
-    x, y = to_float_batch(images), torch.tensor(labels, dtype=torch.int64)
+    x = to_float_batch(images) if to_float else torch.from_numpy(_chw(images))
+    y = torch.tensor(labels, dtype=torch.int64)
     return (x, y, list(keys)) if return_keys else (x, y)
+
+
+def _floats(batches: Iterator[tuple]) -> Iterator[tuple]:
+    """Workers hand over uint8 batches (a quarter of float32's bytes through shared memory);
+    the same float conversion then runs here."""
+    for x, *rest in batches:
+        yield (_to_float(x.numpy()), *rest)
 
 
 def train_pipeline(shards: dict[str, int], image_key: str, multi_label: bool, batch_size: int, *,
                    seed: int, rank: int, world_size: int, shuffle_buffer: int,
-                   handler: Callable[[Exception], bool], return_keys: bool) -> wds.DataPipeline:
+                   handler: Callable[[Exception], bool], return_keys: bool, to_float: bool = True) -> wds.DataPipeline:
     urls = list(shards)
     return wds.DataPipeline(
         wds.ResampledShards(urls, seed=seed, worker_seed=partial(_stream_seed, rank, world_size),
@@ -228,22 +250,24 @@ def train_pipeline(shards: dict[str, int], image_key: str, multi_label: bool, ba
         partial(_own_shards, urls=urls, rank=rank, world_size=world_size),
         *tar_samples(shards, handler),
         partial(_own_samples, n_urls=len(urls), total=sum(shards.values()), rank=rank, world_size=world_size),
-        wds.shuffle(shuffle_buffer, initial=shuffle_buffer, seed=f"biggan-train-{seed}-{rank}"),
+        partial(_shuffled, size=shuffle_buffer, seed=seed, rank=rank, world_size=world_size),
         wds.decode("rgb8", handler=handler),
         partial(_labelled, image_key=image_key, multi_label=multi_label, seed=seed, rank=rank,
                 world_size=world_size, handler=handler),
-        wds.batched(batch_size, collation_fn=partial(_collate, return_keys=return_keys), partial=False),
+        wds.batched(batch_size, collation_fn=partial(_collate, return_keys=return_keys, to_float=to_float),
+                    partial=False),
     )
 
 
 def make_train_stream(shard_dir: str | Path, batch_size: int, *, seed: int, rank: int = 0,
                       world_size: int = 1, num_workers: int = 0, shuffle_buffer: int = 1000,
                       skip_corrupt: bool = False, return_keys: bool = False,
-                      prefetch_factor: int = 4) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+                      prefetch_factor: int = 4, pin_memory: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Infinite resampled stream of (x float32 (B,3,H,W) in [-1,1], y int64 (B,)) for one rank.
 
-    num_workers > 0 decodes in DataLoader worker processes (batches come back in a fixed
-    round-robin order, so the stream stays deterministic for a given num_workers).
+    num_workers > 0 reads, decodes and batches in DataLoader worker processes, prefetch_factor
+    batches ahead each (the order: the module's docstring). pin_memory (where CUDA is present)
+    returns page-locked batches, so that `.to(cuda, non_blocking=True)` overlaps the copy.
     A corrupt or missing shard raises CorruptShardError naming it, or with skip_corrupt=True
     is skipped with a RuntimeWarning. return_keys adds the batch's sample keys.
     """
@@ -258,11 +282,19 @@ def make_train_stream(shard_dir: str | Path, batch_size: int, *, seed: int, rank
                          f"{world_size * max(1, num_workers)} streams (ranks x workers)")
     ds = train_pipeline(shards, index["encoding"], bool(index.get("multi_label")), batch_size, seed=seed,
                         rank=rank, world_size=world_size, shuffle_buffer=shuffle_buffer,
-                        handler=warn_named if skip_corrupt else raise_named, return_keys=return_keys)
+                        handler=warn_named if skip_corrupt else raise_named, return_keys=return_keys,
+                        to_float=num_workers == 0)
+    pin = pin_memory and torch.cuda.is_available()
     if num_workers == 0:
-        return iter(ds)
-    return iter(DataLoader(ds, batch_size=None, num_workers=num_workers, prefetch_factor=prefetch_factor,
-                           persistent_workers=True))
+        return _pinned(iter(ds)) if pin else iter(ds)
+    batches = _floats(iter(DataLoader(ds, batch_size=None, num_workers=num_workers, prefetch_factor=prefetch_factor,
+                                      persistent_workers=True)))
+    return _pinned(batches) if pin else batches
+
+
+def _pinned(batches: Iterator[tuple]) -> Iterator[tuple]:
+    for x, y, *keys in batches:
+        yield (x.pin_memory(), y.pin_memory(), *keys)
 
 
 def iter_split(shard_dir: str | Path, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:

@@ -1,6 +1,8 @@
 """IS / FID / precision / recall of images or of a generator against reference statistics.
 
-Used by training (periodic scores of G_ema on a small sample) and by the truncation sweep.
+Used by training (periodic scores of G_ema on a small sample, on the worker's device; with
+several ranks `biggan.metrics.distributed.ShardedScorer` splits the samples over them) and by
+the truncation sweep.
 Generated images are quantised to uint8 exactly as real images are stored in the shards
 (round((x + 1) * 127.5), clamped) before the feature network sees them.
 """
@@ -70,11 +72,15 @@ class Scorer:
                                                 total=n, desc="generated"))
 
 
+def check_sample(x: torch.Tensor, b: int) -> torch.Tensor:
+    if x.dim() != 4 or x.shape[0] != b or x.shape[1] != 3:
+        raise ValueError(f"sample_fn({b}) must return (b, 3, H, W) images, got {tuple(x.shape)}")
+    return x
+
+
 @torch.no_grad()
 def generated(sample_fn: SampleFn, n: int, batch_size: int) -> Iterator[torch.Tensor]:
+    """uint8 batches on sample_fn's device (the feature network moves them to its own)."""
     for i in range(0, n, batch_size):
         b = min(batch_size, n - i)
-        x = sample_fn(b)
-        if x.dim() != 4 or x.shape[0] != b or x.shape[1] != 3:
-            raise ValueError(f"sample_fn({b}) must return (b, 3, H, W) images, got {tuple(x.shape)}")
-        yield quantize(x).cpu()
+        yield quantize(check_sample(sample_fn(b), b))

@@ -1,4 +1,5 @@
-"""BigGAN and BigGAN-deep generators and discriminators (model code only: no distribution, no tracking)."""
+"""BigGAN and BigGAN-deep generators and discriminators (model code only: no distribution, no tracking;
+the per-resolution layouts are biggan.paper.archs)."""
 from biggan.models.build import ModelSummary, build_discriminator, build_generator, summarize
 from biggan.models.deep import DeepDiscriminator, DeepGenerator
 from biggan.models.discriminator import Discriminator

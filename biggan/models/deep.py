@@ -11,7 +11,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from biggan.config.model import ModelConfig
-from biggan.models.arch import get_deep_arch
+from biggan.paper.archs import get_arch
 from biggan.models.blocks import Attention, make_cbn_factory
 from biggan.models.deep_blocks import DeepDBlock, DeepGBlock
 from biggan.models.discriminator import ProjectionD
@@ -25,7 +25,7 @@ class DeepGenerator(nn.Module):
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
-        arch = get_deep_arch(cfg.resolution)
+        arch = get_arch("biggan_deep", cfg.resolution)
         ch, depth, self.bottom_width = cfg.ch, cfg.depth_g, arch.bottom_width
         self.n_classes, self.dim_z = cfg.n_classes, cfg.dim_z
         layers = LayerFactory(cfg.sn.g, cfg.sn.num_itrs, cfg.sn.eps)
@@ -69,7 +69,7 @@ class DeepDiscriminator(ProjectionD):
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
-        arch = get_deep_arch(cfg.resolution)
+        arch = get_arch("biggan_deep", cfg.resolution)
         ch, depth = cfg.d_channels, cfg.depth_d
         layers = LayerFactory(cfg.sn.d, cfg.sn.num_itrs, cfg.sn.eps)
         self.stem = layers.conv(3, arch.d_in[0] * ch)

@@ -6,7 +6,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from biggan.config.model import ModelConfig
-from biggan.models.arch import RGB, get_arch
+from biggan.paper.archs import RGB, get_arch
 from biggan.models.blocks import Attention, DBlock
 from biggan.models.init import init_weights
 from biggan.models.spectral import LayerFactory
@@ -33,7 +33,7 @@ class Discriminator(ProjectionD):
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
-        arch = get_arch(cfg.resolution)
+        arch = get_arch("biggan", cfg.resolution)
         ch = cfg.d_channels
         layers = LayerFactory(cfg.sn.d, cfg.sn.num_itrs, cfg.sn.eps)
         self.blocks = nn.ModuleList()

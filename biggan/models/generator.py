@@ -6,7 +6,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from biggan.config.model import ModelConfig
-from biggan.models.arch import get_arch
+from biggan.paper.archs import get_arch
 from biggan.models.blocks import Attention, GBlock, make_cbn_factory
 from biggan.models.init import init_weights
 from biggan.models.norm import BatchNorm2d
@@ -23,7 +23,7 @@ class Generator(nn.Module):
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
-        arch = get_arch(cfg.resolution)
+        arch = get_arch("biggan", cfg.resolution)
         ch, self.bottom_width = cfg.ch, arch.bottom_width
         self.n_classes, self.dim_z, self.hier = cfg.n_classes, cfg.dim_z, cfg.hier
         self.z_chunk = cfg.dim_z // arch.num_z_chunks if cfg.hier else 0

@@ -55,9 +55,3 @@ def enable_cross_replica_bn(model: nn.Module, group=None) -> int:
             m.stats_reducer = AllReduceStats(group)
             n += 1
     return n
-
-
-def disable_cross_replica_bn(model: nn.Module) -> None:
-    for m in model.modules():
-        if isinstance(m, BatchStats):
-            m.stats_reducer = None

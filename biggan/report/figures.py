@@ -16,7 +16,7 @@ def _pyplot():
 
 
 def _save(fig, path: Path) -> Path:
-    from biggan.train.outputs import atomic_write
+    from biggan.files import atomic_write
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")

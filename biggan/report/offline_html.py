@@ -49,7 +49,7 @@ def page() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from biggan.atomic import write_bytes
+    from biggan.files import write_bytes
 
     args = sys.argv[1:] if argv is None else argv
     out = Path(args[0] if args else ".dvc/plots/offline.html")

@@ -7,14 +7,14 @@
     collapse_d_loss.csv     iteration, d_loss, run         the collapse study's runs: D's loss ...
     collapse_sigma.csv      iteration, g_sigma0_max, run   ... and G's largest sigma0
 
-`run` is "<variant>/s<seed>"; the templates in .dvc/plots/ colour by it.
+`run` is "<variant>/s<seed>"; the templates in .dvc/plots/ draw a line per run, coloured by variant.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
 from biggan.report.collect import RunRecord
-from biggan.train.outputs import write_csv
+from biggan.files import write_csv
 
 Groups = dict[str, list[RunRecord]]
 

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from biggan.report.tables import Table
-from biggan.train.outputs import atomic_write
+from biggan.files import atomic_write
 
 
 def markdown(t: Table) -> str:

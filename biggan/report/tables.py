@@ -19,7 +19,7 @@ import statistics
 from dataclasses import dataclass, field
 
 from biggan.report.collect import RunRecord
-from biggan.report.paper import PAPER_ROWS
+from biggan.paper.tables import PAPER_ROWS
 
 
 @dataclass
@@ -104,6 +104,16 @@ def variants_of(groups: dict[str, list[RunRecord]], table: int):
             yield variant, runs, r0, _paper(r0.spec.info.paper_row_for(table))
 
 
+def ours(groups: dict[str, list[RunRecord]], table: int) -> str:
+    """What this table's runs were trained and scored on, read from their specs."""
+    specs = [r0.spec for _, _, r0, _ in variants_of(groups, table)]
+    if not specs:
+        return "no runs"
+    res = "/".join(str(r) for r in sorted({s.model.resolution for s in specs}))
+    return (f"{', '.join(sorted({s.dataset_name for s in specs}))} at {res} px, scored with the "
+            f"{', '.join(sorted({s.eval.feature_net for s in specs}))} feature network")
+
+
 def model_cells(variant: str, r0: RunRecord) -> dict:
     """The columns Tables 1 and 3 share: the model and its switches."""
     sw = switches(r0)
@@ -119,7 +129,7 @@ def row_doc(variant: str, runs: list[RunRecord], r0: RunRecord, table: int, p: d
 
 
 def table1(groups: dict[str, list[RunRecord]]) -> Table:
-    t = Table("table1", "Table 1: ablations (digits stand-in for ImageNet 128x128)",
+    t = Table("table1", "Table 1: ablations (published: ImageNet 128x128)",
               ["Variant", "Batch", "Ch.", "Param (M)", "Shared", "Skip-z", "Ortho.", "Itr", "FID", "IS", "Seeds",
                "Paper: Batch", "Paper: Ch.", "Paper: Param (M)", "Paper: Itr ×10³", "Paper: FID", "Paper: IS"])
     for variant, runs, r0, p in variants_of(groups, 1):
@@ -136,8 +146,8 @@ def table1(groups: dict[str, list[RunRecord]]) -> Table:
     t.notes = ["FID/IS: untruncated samples of the G_ema each run hands out (best FID before collapse), "
                "mean ± sample std over seeds.",
                "Itr: iteration at which collapse was detected, or 'stable to N' (the paper's 'stable to 10⁶').",
-               "Published numbers: ImageNet 128x128 with the TF Inception network; ours: the embedded digits "
-               "default with the digits feature network. Compare trends, not values."]
+               f"Published numbers: ImageNet 128x128 with the TF Inception network; ours: {ours(groups, 1)}. "
+               "Compare trends, not values."]
     return t
 
 
@@ -168,7 +178,7 @@ def table2(groups: dict[str, list[RunRecord]], real: dict[str, dict]) -> Table:
                "Valid IS: the threshold whose IS is closest to the IS of the real validation images of the "
                "model's dataset (column 'Real val IS').",
                "Truncation: z resampled until every |z_i| <= threshold (the paper's convention).",
-               "Published: ImageNet at 128/256/512 px; ours: digits at 16/32 px."]
+               f"Published: ImageNet at 128/256/512 px; ours: {ours(groups, 2)}."]
     return t
 
 

@@ -62,9 +62,11 @@ def load_model_dir(model_dir: str | Path, device: str | torch.device = "cpu",
     if not (model_dir / MODEL_FILE).is_file():
         raise ModelNotFound(f"model description not found: {model_dir / MODEL_FILE}; {hint}")
     doc = read_model_doc(model_dir)
-    G = build_generator(ModelConfig.model_validate(doc["model"]))
+    # built on the meta device, so no initialisation (the orthogonal init's QRs take ~10 s at
+    # 128 px, ch 96) is computed only to be overwritten: every tensor comes from the file
+    G = build_generator(ModelConfig.model_validate(doc["model"]), "meta")
     state = torch.load(weights, map_location="cpu", weights_only=True)
-    G.load_state_dict(state, strict=True)
+    G.load_state_dict(state, strict=True, assign=True)
     return G.to(device).eval().requires_grad_(False), doc
 
 
@@ -108,11 +110,3 @@ def load_model_uri(uri: str, tracking_uri: str | None = None,
         hint = (f"{uri} is not a BigGAN model folder (G_ema.pt + model.json; models logged in MLflow's "
                 f"pytorch pickle format by older versions are not loaded: retrain, or load the model folder)")
         return load_model_dir(local, device, hint=hint)[0]
-
-
-def load_generator(source: str | Path, device: str | torch.device = "cpu",
-                   tracking_uri: str | None = None) -> torch.nn.Module:
-    """A model folder or an MLflow model URI -> generator in eval mode."""
-    if isinstance(source, str) and is_model_uri(source):
-        return load_model_uri(source, tracking_uri, device)
-    return load_model_dir(source, device)[0]

@@ -9,7 +9,6 @@
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -86,23 +85,3 @@ def class_interpolation(G, n_rows: int, steps: int, seed: int, threshold: float 
     emb = (ea[:, None] * (1 - w) + eb[:, None] * w).reshape(n_rows * steps, -1)
     return _generate(G, z, emb=emb)
 
-
-def write_all(G, out_dir: str | Path, n_classes: int, seed: int = 0, per_class: int = 8,
-              thresholds: Sequence[float] = (2.0, 1.0, 0.5, 0.04), rows: int = 6, steps: int = 8,
-              scale: int = 2) -> dict[str, Path]:
-    """Write the four sheets as PNGs; returns name -> path."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    G.eval()
-    n_show = min(n_classes, 16)
-    sheets = {
-        "classes": (class_sheet(G, n_classes, per_class, None, seed, range(n_show)), n_show),
-        "truncation": (truncation_strip(G, rows, thresholds, seed), rows),
-        "z_interpolation": (z_interpolation(G, rows, steps, seed), rows),
-        "class_interpolation": (class_interpolation(G, rows, steps, seed), rows),
-    }
-    paths = {}
-    for name, (imgs, nrows) in sheets.items():
-        paths[name] = out / f"{name}.png"
-        grid(imgs, nrows, scale=scale).save(paths[name])
-    return paths

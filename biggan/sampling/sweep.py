@@ -20,13 +20,28 @@ separate, equally seeded stream.
 Table 2 of the paper reports per model the FID/IS without truncation, at the truncation with
 the best FID, at the truncation whose IS matches the IS of the real validation data, and at
 the truncation with the highest IS: `summarize`.
+
+The sweep stage's work (`run_all`, documented in stages/sweep.py): one `SweepJob` per (variant,
+seed) model, largest models first, run where the hardware is (`executor`):
+  * pool -- a pool of spawned processes on this machine (with CUDA: one per GPU);
+  * ray  -- one Ray task per model on the cluster (RAY_ADDRESS, joined as the train stage joins
+    it), with one GPU each when the cluster has GPUs. The inputs (params, models, reference
+    statistics) must be at the same paths on every node;
+  * auto -- ray when a Ray cluster is configured and has GPUs or more than one node, else pool.
+Each job returns its rows and summary; this process writes the files and logs them to the
+model's MLflow run (biggan.tracking.sweep_log), so every output lands where the stage runs.
 """
 from __future__ import annotations
 
 import copy
+import json
 import math
+import os
+import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
@@ -206,3 +221,251 @@ def csv_rows(rows: Sequence[dict]) -> list[dict]:
 def timings(rows: Sequence[dict]) -> list[dict]:
     """Per point: threshold and its seconds (TIMING_KEYS), rounded to ms."""
     return [{"threshold": r["threshold"], **{k: round(r[k], 3) for k in TIMING_KEYS}} for r in rows]
+
+
+# ---- the sweep stage's work: one job per (variant, seed) model, run in a pool or on Ray ----------
+
+EXECUTORS = ("auto", "pool", "ray")
+
+
+class SweepError(Exception):
+    """A sweep that cannot run; the message names the file or value and what to do."""
+
+
+@dataclass(frozen=True)
+class SweepJob:
+    """The sweep of <models>/<variant>/s<seed>, scored against <refstats>/<dataset>."""
+    params: str
+    variant: str
+    seed: int
+    models: str = "models"
+    refstats: str | None = None         # default: params eval.refstats_dir
+    device: str = "auto"
+    threads: int | None = 1             # torch intra-op threads (1: fastest for small models on a busy box)
+    progress: bool = False
+
+    @property
+    def name(self) -> str:
+        return f"{self.variant}-s{self.seed}"
+
+
+def plan(params_path: str, variants: Sequence[str] | None, seeds: Sequence[int] | None = None,
+         **job: object) -> list[SweepJob]:
+    """Every (variant, seed) job, largest G first (resolution^2 x width; stable otherwise).
+    variants None: all of params' variants; seeds None: each variant's seeds. Raises KeyError
+    for an unknown variant, ConfigError for bad params."""
+    from biggan.config import load_params
+
+    params = load_params(params_path)
+    names = list(params.variants) if variants is None else list(dict.fromkeys(variants))
+
+    def cost(variant: str) -> int:
+        m = params.run(variant, params.seeds_of(variant)[0]).model
+        return m.resolution ** 2 * m.ch
+
+    jobs = [SweepJob(params_path, v, s, **job) for v in names for s in (seeds or params.seeds_of(v))]
+    return sorted(jobs, key=lambda j: -cost(j.variant))
+
+
+def read_valid_is(metrics_path: Path) -> float | None:
+    """val_is_mean of the ref_stats stage's metrics.json (None when the dataset has no val split)."""
+    try:
+        v = json.loads(metrics_path.read_text()).get("val_is_mean")
+    except json.JSONDecodeError as e:
+        raise SweepError(f"{metrics_path}: not valid JSON ({e}); re-run the ref_stats stage") from None
+    return None if v is None else float(v)
+
+
+def sweep_model(job: SweepJob) -> dict:
+    """One model's sweep -> {variant, seed, rows (CSV rows), summary (the stage's JSON),
+    mlflow_run_id, tracking_uri}. Raises SweepError / FileNotFoundError naming the input."""
+    from biggan.config import load_params
+    from biggan.metrics.device import resolve_device
+    from biggan.metrics.refstats import METRICS_FILE, STATS_FILE
+    from biggan.metrics.scorer import Scorer
+    from biggan.sampling.load import load_model_dir, train_stage_hint
+
+    t_start = time.perf_counter()
+    if job.threads:
+        torch.set_num_threads(job.threads)
+    device = resolve_device(job.device)
+    spec = load_params(job.params).run(job.variant, job.seed)
+    cfg, scfg = spec.eval, spec.sweep
+    model_dir = Path(job.models) / job.variant / f"s{job.seed}"
+    ref_dir = Path(job.refstats or cfg.refstats_dir) / spec.dataset_name
+    for f in (ref_dir / STATS_FILE, ref_dir / METRICS_FILE):
+        if not f.is_file():
+            raise FileNotFoundError(f"reference statistics not found: {f}; it is written by the ref_stats stage: "
+                                    f"`python -m stages.ref_stats --params {job.params} --dataset "
+                                    f"{spec.dataset_name}` (or `dvc repro`)")
+    try:
+        G, doc = load_model_dir(model_dir, device, hint=train_stage_hint(job.variant, job.seed))
+    except (ValueError, RuntimeError) as e:   # bad model.json, or weights of another architecture
+        raise SweepError(f"cannot load the generator from {model_dir}: {e}") from None
+    if doc.get("variant") not in (None, job.variant) or doc.get("seed") not in (None, job.seed):
+        print(f"warning: {model_dir / 'model.json'} is variant {doc.get('variant')!r} seed {doc.get('seed')!r}, "
+              f"not {job.variant!r} seed {job.seed}", file=sys.stderr)
+    try:
+        scorer = Scorer.from_config(cfg, ref_dir / STATS_FILE, device)
+    except ValueError as e:                   # reference statistics of another feature network
+        raise SweepError(str(e)) from None
+    valid_is = read_valid_is(ref_dir / METRICS_FILE)
+    rows = run_sweep(G, scorer, scfg, batch_size=cfg.batch_size, standing_batch_size=spec.train.batch_size,
+                     progress=job.progress, log=tqdm.write)
+    standing = {"standing_passes": None, "standing_batch_size": None}
+    if scfg.bn_stats == "standing":
+        standing = {"standing_passes": scfg.standing_passes, "standing_batch_size": spec.train.batch_size}
+    summary = {"variant": job.variant, "seed": job.seed, "dataset": spec.dataset_name,
+               **summarize(rows, valid_is), "valid_is_real": valid_is,
+               "bn_stats": scfg.bn_stats, **standing, "num_samples": scfg.num_samples, "sweep_seed": scfg.seed,
+               "thresholds": [r["threshold"] for r in rows], "feature_net": scorer.net.name,
+               "pr_features": scorer.pr_space, "model_dir": str(model_dir), "model_iteration": doc.get("iteration"),
+               "timing": timings(rows), "wall_s": round(time.perf_counter() - t_start, 3)}
+    return {"variant": job.variant, "seed": job.seed, "rows": csv_rows(rows), "summary": summary,
+            "mlflow_run_id": doc.get("mlflow_run_id"), "tracking_uri": spec.tracking.uri}
+
+
+def run_job(job: SweepJob) -> dict:
+    """sweep_model, with a bad input returned as {"error": message} (a pool or Ray task's result)."""
+    from biggan.config import ConfigError
+
+    try:
+        return sweep_model(job)
+    except (KeyError, ConfigError, FileNotFoundError, SweepError) as e:
+        return {"error": str(e.args[0] if isinstance(e, KeyError) else e)}
+
+
+def _ray_connected() -> bool:
+    return "ray" in sys.modules and sys.modules["ray"].is_initialized()
+
+
+def choose_executor(executor: str, device: str) -> tuple[str, bool]:
+    """-> ("pool" | "ray", one GPU per Ray task). Joins the configured Ray cluster (as the train
+    stage does) to see its GPUs and nodes, and leaves it again when the pool is chosen; under
+    `make repro`'s private head (RAY_SINGLE_NODE=1) the pool is chosen without joining."""
+    if executor not in EXECUTORS:
+        raise ValueError(f"executor {executor!r}; allowed: {list(EXECUTORS)}")
+    from biggan.parallel.ray_session import SINGLE_NODE
+
+    if executor == "pool" or (executor == "auto" and (os.environ.get(SINGLE_NODE) == "1" or
+                                                      not (os.environ.get("RAY_ADDRESS") or _ray_connected()))):
+        return "pool", False
+    import ray
+
+    from biggan.parallel.ray_session import RayConnectionError, ensure_ray, release_ray
+
+    try:
+        ensure_ray()
+    except RayConnectionError as e:
+        raise SweepError(str(e)) from None
+    gpus = ray.cluster_resources().get("GPU", 0) > 0 and device != "cpu"
+    nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
+    if executor == "ray" or gpus or nodes > 1:
+        return "ray", gpus
+    release_ray()
+    return "pool", False
+
+
+def pool_results(jobs: list[SweepJob], parallel: int | None) -> Iterator[tuple[SweepJob, dict]]:
+    """(job, result) as each finishes: in this process for one at a time, else in spawned processes
+    (at most `parallel`; default the cores, or with CUDA one per GPU, each job on the next GPU)."""
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from multiprocessing import get_context
+
+    from biggan.metrics.device import resolve_device
+
+    gpus = torch.cuda.device_count() if jobs and resolve_device(jobs[0].device) == "cuda" else 0
+    if gpus:
+        jobs = [replace(j, device=f"cuda:{i % gpus}") for i, j in enumerate(jobs)]
+    parallel = max(1, min(len(jobs), parallel or gpus or os.cpu_count() or 1))
+    if parallel == 1:
+        yield from ((j, run_job(j)) for j in jobs)
+        return
+    with ProcessPoolExecutor(parallel, mp_context=get_context("spawn")) as pool:
+        futures = {pool.submit(run_job, j): j for j in jobs}
+        for f in as_completed(futures):
+            yield futures[f], f.result()
+
+
+def ray_results(jobs: list[SweepJob], gpus: bool) -> Iterator[tuple[SweepJob, dict]]:
+    """(job, result) as each Ray task finishes; a task holds one GPU when `gpus`, else its threads' CPUs."""
+    import ray
+
+    task = ray.remote(run_job)
+    pending = {task.options(num_cpus=1 if gpus else (j.threads or 1), num_gpus=1 if gpus else 0).remote(j): j
+               for j in jobs}
+    while pending:
+        done, _ = ray.wait(list(pending), num_returns=1)
+        yield pending.pop(done[0]), ray.get(done[0])
+
+
+def write_sweep(out: Path, result: dict) -> tuple[Path, Path]:
+    """<out>/V/sN.csv, then <out>/V/sN.json (last: its presence means the sweep is complete)."""
+    from biggan.files import write_csv, write_json
+
+    folder = Path(out) / result["variant"]
+    name = f"s{result['seed']}"
+    csv_path = write_csv(folder / f"{name}.csv", result["rows"], CSV_COLUMNS)
+    return csv_path, write_json(folder / f"{name}.json", result["summary"])
+
+
+def write_scores(path: Path, summaries: list[dict]) -> Path:
+    """Table 2's numbers of one variant, means over its seeds: FID/IS without truncation, the
+    minimum FID and the maximum IS over the sweep (per seed: each seed's summary)."""
+    from biggan.files import write_json
+
+    def mean(key: str, field: str) -> float | None:
+        v = [s[key][field] for s in summaries if s.get(key) is not None]
+        return round(sum(v) / len(v), 4) if len(v) == len(summaries) else None
+
+    return write_json(path, {"fid_none": mean("no_trunc", "fid"), "is_none": mean("no_trunc", "is"),
+                             "fid_min": mean("min_fid", "fid"), "is_max": mean("max_is", "is")})
+
+
+def run_all(params_path: str, variants: Sequence[str] | None, seeds: Sequence[int] | None = None, *,
+            out: str | Path = "metrics/sweep", scores: str | Path = "metrics/scores", executor: str = "auto",
+            parallel: int | None = None, **job: object) -> int:
+    """The sweep stage: plan the jobs (`job`: SweepJob's fields), run them, write each model's files
+    as it finishes and, per variant whose seeds all succeeded, <scores>/sweep/V.json.
+    -> 0, or 2 for bad params, an unknown variant or a job's bad input (named on stderr; the
+    other jobs still run)."""
+    from biggan.config import ConfigError
+    from biggan.tracking.sweep_log import log_sweep_to_run
+
+    try:
+        jobs = plan(params_path, variants, seeds, **job)
+        kind, gpus = choose_executor(executor, jobs[0].device if jobs else "cpu")
+    except (KeyError, ConfigError, SweepError) as e:
+        print(f"error: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr)
+        return 2
+    out, scores = Path(out), Path(scores)
+    for j in jobs:                            # never a stale summary beside a new CSV
+        (out / j.variant / f"s{j.seed}.json").unlink(missing_ok=True)
+    print(f"sweep: {len(jobs)} model(s) " + (f"as Ray tasks ({'1 GPU' if gpus else 'CPU only'} each)"
+                                            if kind == "ray" else "in a process pool on this machine"))
+    failed, summaries = set(), {}
+    try:
+        for job, result in (ray_results(jobs, gpus) if kind == "ray" else pool_results(jobs, parallel)):
+            if "error" in result:
+                print(f"error: {result['error']}", file=sys.stderr)
+                failed.add(job.variant)
+                continue
+            csv_path, json_path = write_sweep(out, result)
+            summary = summaries.setdefault(job.variant, {})[job.seed] = result["summary"]
+            print(log_sweep_to_run(result["tracking_uri"], Path.cwd(), {"mlflow_run_id": result["mlflow_run_id"]},
+                                   job.name, summary, result["rows"], csv_path))
+            for key in ENTRIES:
+                e = summary[key]
+                text = "n/a" if e is None else f"t={label(e['threshold'])}: FID {e['fid']:.3f}, IS {e['is']:.3f}"
+                print(f"{job.name} {key}: {text}")
+            print(f"wrote {csv_path} and {json_path} ({summary['wall_s']:.1f} s)", flush=True)
+    finally:
+        if kind == "ray":
+            from biggan.parallel.ray_session import release_ray
+            release_ray()
+    for v in dict.fromkeys(j.variant for j in jobs):
+        if v not in failed:
+            seeds = [j.seed for j in jobs if j.variant == v]
+            path = write_scores(scores / "sweep" / f"{v}.json", [summaries[v][s] for s in seeds])
+            print(f"{v}: {len(seeds)} sweep(s); wrote {path}")
+    return 2 if failed else 0

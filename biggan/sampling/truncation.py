@@ -24,11 +24,3 @@ def truncated_normal(shape: tuple[int, ...], threshold: float | None, generator:
     z = torch.special.ndtri(lo + u * (1 - 2 * lo))          # Phi(t) - Phi(-t) = 1 - 2 Phi(-t)
     return z.clamp_(-threshold, threshold).to(dtype)
 
-
-def sample_latents(n: int, dim_z: int, n_classes: int, threshold: float | None, seed: int,
-                   device: str | torch.device = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
-    """Reproducible (z, y): z truncated at `threshold`, y uniform over classes."""
-    g = torch.Generator(device="cpu").manual_seed(seed)
-    z = truncated_normal((n, dim_z), threshold, g)
-    y = torch.randint(0, n_classes, (n,), generator=g)
-    return z.to(device), y.to(device)

@@ -1,9 +1,12 @@
 """Rank 0's MLflow writer on MLflow's own asynchronous batched logging.
 
-    metrics(t, values)  one `MlflowClient.log_batch(..., synchronous=False)`: MLflow queues it,
-                        merges queued batches into requests of <= 1000 items and sends them
-                        from its own thread; the loop never waits. The returned RunOperations
-                        is kept, with its metrics, until it has completed.
+    metrics(t, values)  one `MlflowClient.log_batch(..., synchronous=False)`: MLflow splits it
+                        into requests of <= 1000 metrics, queues them, merges queued batches
+                        and sends them from its own thread; the loop never waits. The returned
+                        RunOperations is kept, with its metrics, until it has completed. A
+                        failed batch is sent again whole: the store keeps an identical
+                        (key, step, timestamp, value) once, so its parts that did arrive are
+                        not doubled.
     image(t, key, img)  kept until the next flush, then `log_image(key=, step=)`.
     flush()             waits for every pending batch (the loop calls it before each
                         checkpoint); a failed batch or image (store down) is kept and sent
@@ -27,8 +30,6 @@ import sys
 import time
 
 import numpy as np
-
-MAX_METRICS_PER_BATCH = 1000          # MLflow's limit per log_batch request
 
 
 class RunLogger:
@@ -105,8 +106,8 @@ class RunLogger:
 
     def _send(self, ms: list) -> None:
         ms = [m for m in ms if m.step > self._floor.get(m.key, -1)]
-        for i in range(0, len(ms), MAX_METRICS_PER_BATCH):
-            self._submit(ms[i:i + MAX_METRICS_PER_BATCH])
+        if ms:
+            self._submit(ms)
 
     def _read_floor(self) -> bool:
         try:

@@ -14,7 +14,8 @@ Facts this relies on (MLflow 3.17, verified on this project's machines):
     env vars, read per request): `quick_http` shortens that for training processes.
   * the UI opens an experiment on its GenAI overview unless the experiment tag
     `mlflow.experimentKind` says otherwise ("custom_model_development": the runs table).
-  * metrics go in `log_batch` calls (<= 1000 metrics, 100 params, 100 tags per request).
+  * `MlflowClient.log_batch` splits what it is given into requests within the server's limits
+    (<= 1000 metrics, 100 params, 100 tags each), so callers hand it whole lists.
   * runs created without an experiment land in "Default": the driver creates the run in
     the configured experiment and rank 0 logs into it by run id.
 """
@@ -33,7 +34,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-MAX_PARAMS, MAX_TAGS = 100, 100
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
 MODEL_TYPE = "biggan-generator"
 # A saved runs-table view (what the UI's "Share" button stores as an experiment tag; opened with
@@ -215,10 +215,8 @@ def open_run(uri: str, experiment: str, run_name: str, tags: dict[str, str], par
             pass
     run = client.create_run(_experiment_id(client, experiment, uri), run_name=run_name)
     run_id = run.info.run_id
-    ps = [Param(k, v) for k, v in flatten(params).items()]
-    ts = [RunTag(k, str(v)) for k, v in tags.items()]
-    for i in range(0, max(len(ps), len(ts)), MAX_PARAMS):
-        client.log_batch(run_id, params=ps[i:i + MAX_PARAMS], tags=ts[i:i + MAX_TAGS])
+    client.log_batch(run_id, params=[Param(k, v) for k, v in flatten(params).items()],
+                     tags=[RunTag(k, str(v)) for k, v in tags.items()])
     return run_id, False
 
 

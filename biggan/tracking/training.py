@@ -1,8 +1,9 @@
 """The train stage's MLflow run: open (or continue) it before training, finish it after.
 
     open_training_run    tags (variant, seed, MLflow's source tags, git revision, DVC
-                         experiment), params, the shards as the run's dataset input; the run
-                         id goes to <run dir>/mlflow_run.json (URI without credentials)
+                         experiment), params, the shards the run reads (`shard_dir`, the
+                         stage's --shards) as its dataset input; the run id goes to
+                         <run dir>/mlflow_run.json (URI without credentials)
     finish_training_run  summary metrics, history CSVs, the selected G_ema as a model folder;
                          never raises: what could not be logged is printed as a warning and
                          listed under `not_logged` in mlflow_run.json, and the stage goes on to
@@ -16,6 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from biggan.files import write_json, write_torch
 from biggan.tracking import mlflow_run as mr
 
 RUN_FILE = "mlflow_run.json"
@@ -41,8 +43,7 @@ def open_training_run(spec, root: Path, uri: str, name: str, run_dir: Path, stag
     if spec.train.evaluate:
         params["eval"] = spec.eval.model_dump(mode="json")
     run_id, resumed = mr.open_run(uri, spec.tracking.experiment, spec.run_name, tags, params, previous)
-    if not resumed:
-        shard_dir = shard_dir or root / "data" / "shards" / spec.dataset_name / "train"
+    if not resumed and shard_dir is not None:
         mr.log_dataset(uri, run_id, shard_dir, f"{spec.dataset_name}-train")
     _write_ref(ref, {"run_id": run_id, "uri": mr.redact(uri)})
     return run_id
@@ -50,8 +51,6 @@ def open_training_run(spec, root: Path, uri: str, name: str, run_dir: Path, stag
 
 def finish_training_run(outcome, uri: str, loop_summary: dict) -> list[str]:
     """-> what was not logged (empty when the run is complete and FINISHED)."""
-    from biggan.train.outputs import write_history, write_json, write_torch
-
     s, spec = outcome.summary, outcome.spec
     # the run's mean throughput gets its own key: `images_per_s` is also the per-window series
     metrics = {("images_per_s_run" if k == "images_per_s" else k): s[k] for k in SUMMARY_METRICS
@@ -65,7 +64,7 @@ def finish_training_run(outcome, uri: str, loop_summary: dict) -> list[str]:
     try:
         with tempfile.TemporaryDirectory(prefix="biggan_finish_") as d:
             hist, model = Path(d) / "history", Path(d) / "model"
-            write_history(hist, spec.run_name, outcome.history)
+            outcome.write_history(hist)
             write_json(hist / f"{spec.run_name}.json", s)
             model_dir = None
             if spec.tracking.log_model:

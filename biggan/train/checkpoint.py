@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from biggan import atomic
+from biggan import files
 
 STATE_FILE = "state.pt"
 _CKPT = re.compile(r"^ckpt_(\d+)_r(\d+)$")
@@ -39,7 +39,7 @@ def checkpoint_name(iteration: int, restarts: int) -> str:
 
 def write_state(directory: str | Path, state: dict) -> Path:
     """Atomic and durable: written aside, fsynced, renamed, the folder fsynced."""
-    return atomic.write_with(Path(directory) / STATE_FILE, lambda f: torch.save(state, f))
+    return files.write_with(Path(directory) / STATE_FILE, lambda f: torch.save(state, f))
 
 
 def read_state(directory: str | Path) -> dict:
@@ -91,7 +91,7 @@ class LocalCheckpoints:
         final = self.run_dir / name
         if final.exists():
             shutil.rmtree(final)
-        atomic.replace(tmp, final)
+        files.replace(tmp, final)
         for _, _, old in self.list()[:-self.keep]:
             shutil.rmtree(old, ignore_errors=True)
         return final

@@ -7,7 +7,9 @@ No Ray and no MLflow imports here: `run_loop(job, env)` runs in-process with `Lo
     every iteration   GANStep (num_d_steps D steps + 1 G step + EMA); rank 0 feeds its
                       losses to the collapse monitor
     sv_every          rank 0: top-3 singular values of every G and D layer (t = 0 too)
-    eval_every        rank 0: IS/FID of G_ema through the scorer (if any)
+    eval_every        IS/FID of G_ema through the scorer (if any) on the workers' devices; with
+                      several ranks each generates and extracts its share of the samples
+                      (biggan.metrics.distributed), rank 0 scores and records
     sample_every      rank 0: a sample sheet of G_ema (to MLflow)
     sync points       (any of the above, log_every, checkpoints, the last iteration): one
                       all-reduce of the windowed losses and rank 0's stop flag
@@ -25,16 +27,18 @@ import warnings
 import torch
 
 from biggan.ema import EMA
+from biggan.metrics.distributed import sync_buffers
 from biggan.models import build_discriminator, build_generator
 from biggan.parallel.cross_replica import enable_cross_replica_bn
 from biggan.train.checkpoint import checkpoint_name, rng_state, set_rng_state
 from biggan.train.collapse import CollapseMonitor
-from biggan.train.env import Env, all_gather, all_sum
+from biggan.train.loop_env import Env, all_gather, all_sum
 from biggan.train.errors import bad_model
+from biggan.train.factories import build_scorer
 from biggan.train.job import TrainJob, derived_seed
 from biggan.train.monitoring import Spectra, evaluate, g_sigma0, sample_sheet
-from biggan.train.records import History, Selection
-from biggan.train.step import GANStep, make_optimizers
+from biggan.train.history import History, Selection
+from biggan.train.step import GANStep, make_optimizers, prepare_modules
 
 
 NONFINITE_WEIGHTS = ("nonfinite_loss", "nonfinite_sigma")   # nothing left worth measuring
@@ -77,7 +81,8 @@ class Run:
             self.G, self.D = build_generator(mcfg, dev), build_discriminator(mcfg, dev)
         except (ValueError, TypeError, KeyError, IndexError, AssertionError, NotImplementedError) as e:
             raise bad_model(e, job.variant, mcfg.model_dump(mode="json")) from None
-        # EMA copy first: G_ema keeps local BN (only rank 0 samples from it)
+        prepare_modules(self.G, self.D, cfg.runtime, dev)
+        # EMA copy first: G_ema keeps local BN (each rank samples its share of an evaluation alone)
         self.ema = EMA(self.G, cfg.ema.decay, cfg.ema.start, cfg.ema.buffers) if cfg.ema.enabled else None
         if env.world_size > 1 and cfg.cross_replica_bn:
             enable_cross_replica_bn(self.G)
@@ -164,14 +169,14 @@ def run_loop(job: TrainJob, env: Env) -> dict:
                    d_train=d_train, device=env.device, generator=run.latents)
     stream = job.data(env.rank, env.world_size, derived_seed(job.seed, "data", start) % 2 ** 31)
     logger = scorer = spectra = None
-    if lead:
-        if job.tracking is not None:
-            from biggan.tracking.logger import RunLogger
-            logger = RunLogger(job.tracking.uri, job.tracking.run_id)
-        if cfg.evaluate and job.scorer is not None:
-            scorer = job.scorer()
-        spectra = Spectra()
     evaluating = cfg.evaluate and job.scorer is not None     # the same on every rank
+    if lead and job.tracking is not None:
+        from biggan.tracking.logger import RunLogger
+        logger = RunLogger(job.tracking.uri, job.tracking.run_id)
+    if evaluating:
+        scorer = build_scorer(job.scorer, env.device, env.world_size)
+    if lead:
+        spectra = Spectra()
     t0 = time.perf_counter()
     try:
         if lead and start == 0:
@@ -190,7 +195,7 @@ def run_loop(job: TrainJob, env: Env) -> dict:
             sv_pt = t % cfg.sv_every == 0 or last
             ev_pt = evaluating and (t % cfg.eval_every == 0 or last)
             ck_pt = t % cfg.checkpoint_every == 0 or last
-            if lead:
+            if lead or ev_pt:                   # every rank joins an evaluation
                 _periodic(run, spectra, scorer, logger, t, sv_pt, ev_pt,
                           sheet=logger is not None and (t % cfg.sample_every == 0 or last))
             if sv_pt or ev_pt or ck_pt or t % cfg.log_every == 0:
@@ -228,18 +233,26 @@ def _log_losses(run: Run, logger, t: int, means: dict[str, float]) -> None:
 
 
 def _periodic(run: Run, spectra: Spectra, scorer, logger, t: int, sv_pt: bool, ev_pt: bool, sheet: bool) -> None:
-    """Rank 0's measurements at iteration t (skipped once the weights are non-finite)."""
+    """Rank 0's measurements at iteration t, and every rank's share of an evaluation (all
+    skipped once rank 0 sees non-finite weights)."""
     c = run.monitor.collapse
-    if c is not None and c.rule in NONFINITE_WEIGHTS:
+    skip = c is not None and c.rule in NONFINITE_WEIGHTS
+    if ev_pt and run.env.world_size > 1:
+        skip = all_sum([float(skip)])[0] > 0         # rank 0's monitor decides for every rank
+    if skip:
         return
-    if sv_pt:
+    if sv_pt and run.lead:
         _spectra_check(run, spectra, logger, t)
     if ev_pt:
         m = run.job.model
+        if run.env.world_size > 1 and run.ema:
+            sync_buffers(run.sampler)                # G_ema's BN/SN buffers: rank 0's on every rank
         scores = evaluate(scorer, run.sampler, m.dim_z, m.n_classes, run.cfg.eval_samples,
                           run.job.eval_batch_size, run.job.seed, run.env.device,
                           standing_passes=run.cfg.eval_standing_passes if run.ema else 0,
                           standing_batch=run.cfg.micro_batch)
+        if not run.lead:
+            return
         run.history.evals.append({"iteration": t, **scores})
         if logger is not None:
             logger.metrics(t, scores)

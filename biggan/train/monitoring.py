@@ -1,4 +1,4 @@
-"""Rank 0's periodic measurements: spectra of G and D, IS/FID of G_ema, sample sheets.
+"""Periodic measurements: spectra of G and D and sample sheets (rank 0), IS/FID of G_ema.
 
 Spectra (paper section 4): the top-3 singular values of every raw weight (conv kernels as
 (out, in*kh*kw)), warm-started between checks so a check costs a few matrix products per
@@ -10,7 +10,6 @@ otherwise be G's (copied at every EMA update), which belong to other weights.
 from __future__ import annotations
 
 import math
-from typing import Callable
 
 import numpy as np
 import torch
@@ -39,17 +38,25 @@ def g_sigma0(row: dict[str, float]) -> dict[str, float]:
     return {k[2:]: v for k, v in row.items() if k.startswith("G/")}
 
 
-def latent_sampler(G: nn.Module, dim_z: int, n_classes: int, seed: int,
-                   device: torch.device) -> Callable[[int], torch.Tensor]:
-    """sample_fn(b) -> (b, 3, H, W) in [-1, 1] from a generator that restarts at every call of this factory."""
-    g = torch.Generator().manual_seed(seed)
+class LatentSampler:
+    """sample_fn(b) -> (b, 3, H, W) in [-1, 1] from fixed-seed latents (z, y drawn per batch on the
+    CPU); `skip(b)` draws a batch's latents without running G (batches another rank scores)."""
+
+    def __init__(self, G: nn.Module, dim_z: int, n_classes: int, seed: int, device: torch.device):
+        self.G, self.dim_z, self.n_classes, self.device = G, dim_z, n_classes, device
+        self.g = torch.Generator().manual_seed(seed)
+
+    def latents(self, b: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return (torch.randn(b, self.dim_z, generator=self.g),
+                torch.randint(0, self.n_classes, (b,), generator=self.g))
+
+    def skip(self, b: int) -> None:
+        self.latents(b)
 
     @torch.no_grad()
-    def sample(b: int) -> torch.Tensor:
-        z = torch.randn(b, dim_z, generator=g).to(device)
-        y = torch.randint(0, n_classes, (b,), generator=g).to(device)
-        return G(z, y).float()
-    return sample
+    def __call__(self, b: int) -> torch.Tensor:
+        z, y = self.latents(b)
+        return self.G(z.to(self.device), y.to(self.device)).float()
 
 
 def evaluate(scorer: Scorer, G: nn.Module, dim_z: int, n_classes: int, n: int, batch_size: int,
@@ -68,7 +75,7 @@ def evaluate(scorer: Scorer, G: nn.Module, dim_z: int, n_classes: int, n: int, b
                 return (torch.randn(standing_batch, dim_z, generator=g).to(device),
                         torch.randint(0, n_classes, (standing_batch,), generator=g).to(device))
             standing_stats(G, inputs, standing_passes)
-        sample = latent_sampler(G, dim_z, n_classes, derived_seed(seed, "eval"), device)
+        sample = LatentSampler(G, dim_z, n_classes, derived_seed(seed, "eval"), device)
         scores = scorer.score_generator(sample, n, batch_size)
     finally:
         G.train(was)

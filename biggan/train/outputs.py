@@ -1,4 +1,4 @@
-"""Stage outputs of a training run, each written to a temporary name and renamed.
+"""Stage outputs of a training run, each written to a temporary name and renamed (biggan.files).
 
     <model_dir>/G_ema.pt         selected G_ema state_dict (torch.load(weights_only=True))
     <model_dir>/model.json       resolved model config + where the weights come from
@@ -14,57 +14,13 @@ diffs empty.
 """
 from __future__ import annotations
 
-import csv
-import io
-import json
-import os
-import tempfile
 from pathlib import Path
 
-import torch
+from biggan.files import write_csv, write_json, write_torch
 
 LOSS_COLUMNS = ["iteration", "d_loss", "d_loss_real", "d_loss_fake", "g_loss", "ortho", "r1", "step_time",
                 "images_per_s"]
 EVAL_COLUMNS = ["iteration", "is_mean", "is_std", "fid", "fid_imag", "precision", "recall"]
-
-
-def atomic_write(path: Path, write) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def write_json(path: Path, obj) -> Path:
-    return atomic_write(path, lambda f: f.write((json.dumps(obj, indent=2, sort_keys=True) + "\n").encode()))
-
-
-def write_torch(path: Path, obj) -> Path:
-    return atomic_write(path, lambda f: torch.save(obj, f))
-
-
-def csv_text(rows: list[dict], columns: list[str]) -> str:
-    """Rows as CSV; `columns` first (those no row has are dropped), then any others in order of appearance."""
-    present = {k for r in rows for k in r}
-    cols = [c for c in columns if c in present or not rows]
-    cols += [k for r in rows for k in r if k not in cols]
-    cols = list(dict.fromkeys(cols))
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=cols, restval="", lineterminator="\n")
-    w.writeheader()
-    w.writerows(rows)
-    return buf.getvalue()
-
-
-def write_csv(path: Path, rows: list[dict], columns: list[str]) -> Path:
-    text = csv_text(rows, columns)
-    return atomic_write(path, lambda f: f.write(text.encode()))
 
 
 def write_history(metrics_dir: Path, name: str, history) -> dict[str, Path]:

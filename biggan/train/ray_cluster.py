@@ -5,10 +5,12 @@
 Starts a head node (`ray start --head --block` as a child of this process: no dashboard,
 usage stats off, session files under RAY_TMPDIR or the system temp dir), makes its token file
 private, runs the command with RAY_ADDRESS set to it (train stages join it:
-biggan.train.ray_trainer.ensure_ray), and stops the node afterwards, also when the command
-fails or is interrupted. Ray's worker processes are not reaped through this process, so
-`/usr/bin/time` on it undercounts their CPU time: measure the machine's (BENCHMARKS.md). If RAY_ADDRESS is already set, the command simply runs against that cluster. Exit
-status: the command's.
+biggan.parallel.ray_session.ensure_ray), and stops the node afterwards, also when the command
+fails or is interrupted. The command also gets RAY_SINGLE_NODE=1 (stages that would spread
+work over a cluster's nodes, such as the sweep, keep it on this machine without asking Ray).
+Ray's worker processes are not reaped through this process, so `/usr/bin/time` on it
+undercounts their CPU time: measure the machine's (BENCHMARKS.md). If RAY_ADDRESS is already
+set, the command simply runs against that cluster. Exit status: the command's.
 
 Ray 2.60 binds its gRPC servers to all interfaces (there is no loopback-only option) and
 guards them with token authentication, which stays on.
@@ -36,7 +38,7 @@ def start(num_cpus: int, env: dict[str, str], timeout: float = 180) -> tuple[sub
     """`ray start --head --block` in a session of its own; -> (its process, the node's address)
     once it is up. The command gets that address, not "auto": another Ray node on the machine
     (a test session's, a user's) must not be the one it joins."""
-    from biggan.train.ray_trainer import private_token
+    from biggan.parallel.ray_session import private_token
 
     if private_token() is None:              # `ray start` with token auth needs one; made here, 0600
         subprocess.run([_ray_bin(), "get-auth-token", "--generate"], env=env, capture_output=True, check=True)
@@ -95,7 +97,7 @@ def forget(address: str) -> None:
 
 
 def run(command: list[str], num_cpus: int | None = None) -> int:
-    from biggan.train.ray_trainer import RAY_TRAIN_TUNING, private_token
+    from biggan.parallel.ray_session import RAY_TRAIN_TUNING, SINGLE_NODE, private_token
 
     # token authentication on for the node and every client of it (RAY_AUTH_MODE=token)
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token", **RAY_TRAIN_TUNING}
@@ -106,7 +108,7 @@ def run(command: list[str], num_cpus: int | None = None) -> int:
         private_token()
         print(f"ray_cluster: a Ray head node with {num_cpus or os.cpu_count()} CPUs is up; running "
               f"{' '.join(command)}", flush=True)
-        return subprocess.call(command, env={**env, "RAY_ADDRESS": address})
+        return subprocess.call(command, env={**env, "RAY_ADDRESS": address, SINGLE_NODE: "1"})
     except KeyboardInterrupt:
         return 130
     finally:

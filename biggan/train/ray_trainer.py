@@ -33,91 +33,17 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
 
+from biggan.config.train import RuntimeConfig
+from biggan.parallel.ray_session import cluster_cpus, ensure_ray
 from biggan.train.checkpoint import read_state, write_state
 from biggan.train.errors import InputError
 from biggan.train.job import TrainJob
 from biggan.train.loop import run_loop
-
-
-# Start-up and shutdown cost of a short run (measured here: ~2-4 s less per fit): no metrics
-# callbacks, no preemption-watcher actor, and the controller polls workers every 0.5 s instead
-# of 2 s (fit() returns sooner; a checkpoint can be lost only if reported < ~0.5 s before a crash).
-RAY_TRAIN_TUNING = {"RAY_TRAIN_METRICS_ENABLED": "0", "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0",
-                    "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.5",
-                    # runs queued behind others on a busy cluster wait for their CPUs instead of
-                    # failing after Ray's default 60 s (WorkerGroupStartupTimeoutError)
-                    "RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S": "3600"}
-
-
-class RayConnectionError(RuntimeError):
-    pass
-
-
-_connected_here = False                      # ray.init was called by ensure_ray in this process
-
-
-def ensure_ray() -> str:
-    """Connect to RAY_ADDRESS's cluster or start a local instance; -> 'existing' | 'joined' | 'local'."""
-    import ray
-
-    global _connected_here
-    for k, v in RAY_TRAIN_TUNING.items():        # read by the driver and, on a local instance, its actors
-        os.environ.setdefault(k, v)
-    if ray.is_initialized():
-        return "existing"
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    address = os.environ.get("RAY_ADDRESS")
-    if address:
-        try:
-            ray.init(address=address, runtime_env={"env_vars": {k: os.environ[k] for k in RAY_TRAIN_TUNING}})
-        except Exception as e:
-            hint = ""
-            if "auth" in repr(e).lower():
-                hint = (" Token authentication is on by default in Ray 2.60: set RAY_AUTH_MODE=token and make "
-                        "the cluster's token available (~/.ray/auth_token, RAY_AUTH_TOKEN_PATH or "
-                        "RAY_AUTH_TOKEN), or use RAY_ADDRESS=auto on the head node.")
-            raise RayConnectionError(f"cannot join the Ray cluster at RAY_ADDRESS={address!r}: {e}.{hint}") from e
-        _connected_here = True
-        return "joined"
-    # "local": a new instance even where a killed head left <ray tmp>/ray_current_cluster behind,
-    # which a bare ray.init() would try to join
-    ray.init(address="local", num_cpus=os.cpu_count() or 1, include_dashboard=False)
-    _connected_here = True
-    private_token()
-    return "local"
-
-
-def release_ray() -> None:
-    """Disconnect from (or stop) the Ray instance ensure_ray connected to or started: no worker
-    log forwarded by Ray comes after what the caller prints next. A Ray session someone else
-    initialised is left alone."""
-    global _connected_here
-    if _connected_here and "ray" in sys.modules:
-        import ray
-
-        ray.shutdown()
-        _connected_here = False
-
-
-def private_token() -> Path | None:
-    """Ray writes its authentication token world-readable; make it 0600."""
-    path = Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token")
-    if path.is_file():
-        path.chmod(0o600)
-        return path
-    return None
-
-
-def cluster_cpus() -> float:
-    import ray
-
-    return float(ray.cluster_resources().get("CPU", 1.0))
 
 
 def cpus_per_worker(job: TrainJob, joined: bool, share: int = 1) -> float:
@@ -221,6 +147,16 @@ def _input_errors_raise(trainer_cls):
     return FailFastTrainer
 
 
+def torch_config(runtime: RuntimeConfig):
+    """Ray's process-group settings: the DDP backend (None: nccl with GPUs, else gloo) and the
+    collective timeout; a rank stuck longer than that (e.g. waiting for rank 0's evaluation)
+    fails its run instead of hanging."""
+    from ray.train.torch import TorchConfig
+
+    return TorchConfig(backend=None if runtime.ddp_backend == "auto" else runtime.ddp_backend,
+                       timeout_s=runtime.ddp_timeout_s)
+
+
 def fit(job: TrainJob, storage: Path, run_name: str, share: int = 1) -> tuple[dict, dict]:
     """Run (or resume) the job on Ray; -> (final checkpoint state, rank 0's loop summary).
     `share`: how many runs the caller launches at once on this cluster. Raises the InputError
@@ -234,7 +170,7 @@ def fit(job: TrainJob, storage: Path, run_name: str, share: int = 1) -> tuple[di
     cfg = job.train
     cpus = cpus_per_worker(job, joined=mode != "local", share=share)
     if job.threads is None:
-        job = replace(job, threads=max(1, int(cpus)))
+        job = replace(job, threads=cfg.worker_threads(cpus))
     resources = {"CPU": cpus, **({"GPU": 1} if cfg.use_gpu else {})}
     (storage / run_name).mkdir(parents=True, exist_ok=True)
     trainer = _input_errors_raise(_lean(TorchTrainer))(
@@ -242,6 +178,7 @@ def fit(job: TrainJob, storage: Path, run_name: str, share: int = 1) -> tuple[di
         train_loop_config={"job": job, "starts": str(storage / run_name / STARTS)},
         scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
                                      resources_per_worker=resources),
+        torch_config=torch_config(cfg.runtime),
         run_config=RunConfig(name=run_name, storage_path=str(storage),
                              failure_config=FailureConfig(max_failures=cfg.max_failures),
                              checkpoint_config=CheckpointConfig(num_to_keep=cfg.checkpoint_keep)),

@@ -6,10 +6,12 @@ configuration, code and inputs is handed out again instead of being trained agai
     <run dir>/DONE         written last: the iteration reached and the fingerprint
 
 The run's name already holds its configuration's hash. The fingerprint adds what the name does
-not: the source of the biggan package, the torch version, and the size and modification time of
-every input file (training shards, feature net, reference statistics; rewritten files count as
-changed). Any difference, an older marker without a fingerprint, or a tracked run that the MLflow
-store no longer holds as finished, and the run is wiped and trained afresh.
+not: the train stage's code (the project files stages/train.py imports, found by biggan.codeset;
+dvc.yaml's train deps are checked against the same set), the torch version, and the size and
+modification time of every input file (training shards, feature net, reference statistics;
+rewritten files count as changed). Any difference, an older marker without a fingerprint, or a
+tracked run that the MLflow store no longer holds as finished, and the run is wiped and trained
+afresh.
 """
 from __future__ import annotations
 
@@ -20,18 +22,19 @@ from pathlib import Path
 
 import torch
 
-from biggan.train.outputs import write_json, write_torch
+from biggan import codeset
+from biggan.files import write_json, write_torch
 
 DONE = "DONE"
 OUTCOME = "outcome.pt"
+TRAIN_STAGE = "stages/train.py"
 
 
-@functools.lru_cache(maxsize=1)
-def _code_digest() -> str:
-    package = Path(__file__).resolve().parents[1]
+@functools.lru_cache(maxsize=2)
+def _code_digest(root: Path = codeset.ROOT) -> str:
     h = hashlib.sha256(torch.__version__.encode())
-    for path in sorted(package.rglob("*.py")):
-        h.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
+    for rel in codeset.stage_code(TRAIN_STAGE, root):
+        h.update(rel.encode() + b"\0" + (root / rel).read_bytes())
     return h.hexdigest()
 
 

@@ -10,7 +10,7 @@
              (its id is kept in <run dir>/mlflow_run.json) or create one.
     launch   Ray Train (`train.launcher: ray`) or in-process (`local`, one worker).
     select   the G_ema to hand out: best FID before collapse, else the last healthy
-             checkpoint, else the final one (biggan.train.records.Selection).
+             checkpoint, else the final one (biggan.train.history.Selection).
     finish   summary metrics, history CSVs and the generator model to MLflow; the outcome and
              the DONE marker kept for reuse.
 """
@@ -20,7 +20,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -28,10 +27,13 @@ from pathlib import Path
 from typing import Callable
 
 from biggan.config.params import RunSpec
-from biggan.train.job import DataFactory, EvalScorer, Scorer, ShardStream, TrainJob, Tracking
+from biggan.data.layout import SHARDS, shard_dir
+from biggan.train.factories import EvalScorer, ShardStream
+from biggan.train.job import DataFactory, Scorer, TrainJob, Tracking
 from biggan.train import reuse
 from biggan.train.errors import InputError, NotStarted, classes_key, model_key
-from biggan.train.records import History, Selection
+from biggan.train.outputs import write_history
+from biggan.train.history import History, Selection
 
 OPERATIONAL = ("max_failures", "checkpoint_keep", "cpus_per_worker", "threads_per_worker")
 
@@ -65,15 +67,19 @@ class TrainOutcome:
                 "seed": self.spec.seed, "dataset": self.spec.dataset_name, "iteration": s["model_iteration"],
                 "selection": s["model_selection"], "run_name": self.run_name, "mlflow_run_id": self.mlflow_run_id}
 
+    def write_history(self, metrics_dir: Path) -> dict[str, Path]:
+        """The run's loss, sigma0 and eval CSVs under `metrics_dir` (biggan.train.outputs)."""
+        return write_history(metrics_dir, self.spec.run_name, self.history)
+
 
 def default_data(spec: RunSpec, shards: Path) -> ShardStream:
     """<shards>/<dataset>/train through the streaming loader."""
-    shard_dir = Path(shards).resolve() / spec.dataset_name / "train"
-    if not shard_dir.is_dir():
-        raise FileNotFoundError(f"training shards of dataset {spec.dataset_name!r} not found: {shard_dir}; they "
+    split = shard_dir(spec.dataset_name, "train", Path(shards).resolve())
+    if not split.is_dir():
+        raise FileNotFoundError(f"training shards of dataset {spec.dataset_name!r} not found: {split}; they "
                                 f"are written by `python -m stages.shard --params params.yaml --dataset "
                                 f"{spec.dataset_name}` (or `dvc repro`)")
-    return ShardStream(str(shard_dir), spec.train.micro_batch, spec.dataset_name, spec.model.n_classes)
+    return ShardStream(str(split), spec.train.micro_batch, spec.dataset_name, spec.model.n_classes, spec.train.loader)
 
 
 def default_scorer(spec: RunSpec, root: Path) -> EvalScorer | None:
@@ -93,11 +99,12 @@ def train(spec: RunSpec, *, root: str | Path = ".", storage: str | Path | None =
     """Train (or resume) one (variant, seed); see the module docstring. `share`: runs launched
     together with this one on the same Ray instance (they split its CPUs)."""
     from biggan.tracking import mlflow_run as mr
+    from biggan.tracking.training import finish_training_run, open_training_run
 
     t_start = time.perf_counter()
     root = Path(root).resolve()
     cfg = spec.train
-    data = data or default_data(spec, root / "data" / "shards")
+    data = data or default_data(spec, root / SHARDS)
     scorer = default_scorer(spec, root) if scorer == "default" else scorer
     uri = None
     if tracking:
@@ -119,9 +126,11 @@ def train(spec: RunSpec, *, root: str | Path = ".", storage: str | Path | None =
     run_dir.mkdir(parents=True, exist_ok=True)
 
     with ThreadPoolExecutor(1) as pool:           # MLflow's import and run set-up overlap Ray's start
-        opening = pool.submit(_open_tracking, spec, root, uri, name, run_dir, stage) if tracking else None
+        shards = getattr(data, "shard_dir", None)        # the run's dataset in MLflow
+        opening = (pool.submit(open_training_run, spec, root, uri, name, run_dir, stage,
+                               Path(shards) if shards else None) if tracking else None)
         if cfg.launcher == "ray":
-            from biggan.train.ray_trainer import ensure_ray
+            from biggan.parallel.ray_session import ensure_ray
             ensure_ray()
         run_id = opening.result() if opening else None
     job = TrainJob(spec.variant, spec.seed, spec.model, cfg, data, scorer, spec.eval.batch_size,
@@ -142,7 +151,7 @@ def train(spec: RunSpec, *, root: str | Path = ".", storage: str | Path | None =
     t_done = time.perf_counter()
     outcome = _outcome(spec, name, run_dir, state, run_id)
     if run_id:
-        _finish_tracking(outcome, uri, loop_summary)
+        finish_training_run(outcome, uri, loop_summary)
     outcome.timing = {"setup_s": t_fit - t_start, "fit_s": t_done - t_fit,
                       "finish_s": time.perf_counter() - t_done, "total_s": time.perf_counter() - t_start}
     outcome.summary["timing"] = {k: round(v, 3) for k, v in outcome.timing.items()}
@@ -174,7 +183,7 @@ def train_seeds(specs: list[RunSpec], *, root: str | Path = ".", storage: str | 
         raise ValueError(f"the runs of one stage share a launcher; got {sorted(launcher)}")
     slots = 1
     if launcher == {"ray"}:
-        from biggan.train.ray_trainer import cluster_cpus, ensure_ray
+        from biggan.parallel.ray_session import cluster_cpus, ensure_ray
         ensure_ray()                             # once, before the threads
         slots = concurrent_runs(len(specs), cluster_cpus(), jobs)
 
@@ -182,7 +191,7 @@ def train_seeds(specs: list[RunSpec], *, root: str | Path = ".", storage: str | 
 
     def one(spec: RunSpec) -> TrainOutcome | BaseException:
         try:
-            spec_data = data(spec) if data else default_data(spec, Path(root).resolve() / "data" / "shards")
+            spec_data = data(spec) if data else default_data(spec, Path(root).resolve() / SHARDS)
             reads = shared_inputs(spec, spec_data, root)
             for failed_run, bad in list(unusable):
                 if bad.shared in reads:          # the same shards, statistics or model: it would fail alike
@@ -241,20 +250,14 @@ def expected_cost(spec: RunSpec) -> float:
 
 def _fit_local(job: TrainJob, run_dir: Path) -> tuple[dict, dict]:
     from biggan.train.checkpoint import read_state
-    from biggan.train.env import LocalEnv
+    from biggan.train.loop_env import LocalEnv
     from biggan.train.loop import run_loop
 
     cfg = job.train
     env = LocalEnv(run_dir, cfg.checkpoint_keep, "cuda" if cfg.use_gpu else "cpu")
-    threads = job.threads or max(1, int(cfg.cpus_per_worker or os.cpu_count() or 1))
+    threads = job.threads or cfg.worker_threads(cfg.cpus_per_worker or os.cpu_count() or 1)
     summary = run_loop(replace(job, threads=threads), env)
     return read_state(env.store.latest()), summary
-
-
-def _open_tracking(spec: RunSpec, root: Path, uri: str, name: str, run_dir: Path, stage: str | None) -> str:
-    from biggan.tracking.training import open_training_run
-
-    return open_training_run(spec, root, uri, name, run_dir, stage)
 
 
 def _outcome(spec: RunSpec, name: str, run_dir: Path, state: dict, run_id: str | None) -> TrainOutcome:
@@ -287,9 +290,3 @@ def _outcome(spec: RunSpec, name: str, run_dir: Path, state: dict, run_id: str |
         "resumes": state["resumes"], "mlflow_model_uri": None,
     }
     return TrainOutcome(spec, name, run_dir, summary, g_ema, history, run_id)
-
-
-def _finish_tracking(outcome: TrainOutcome, uri: str, loop_summary: dict) -> None:
-    from biggan.tracking.training import finish_training_run
-
-    finish_training_run(outcome, uri, loop_summary)

@@ -7,6 +7,14 @@
 
 Distribution is applied from outside: `g_train` / `d_train` may be DDP wrappers of `G` / `D`
 (gradients synchronised on the last micro-batch only); `G` / `D` are the bare modules.
+
+Step options (train.precision, train.runtime), none of which changes the default fp32 CPU step:
+    precision   autocast of the forwards: bf16; fp16 with a GradScaler per optimiser (losses
+                scaled before backward, gradients unscaled before ortho reg and Adam, steps with
+                inf/NaN gradients skipped); mixed: bf16 where the device has it, else fp16
+    runtime     channels_last activations and conv weights (`prepare_modules`, real batches
+                here); torch.compile of the four forwards used below (D's in the D step stays eager
+                with R1: aot_autograd has no double backward); cudnn.benchmark on CUDA
 """
 from __future__ import annotations
 
@@ -19,12 +27,29 @@ import torch
 import torch.nn as nn
 
 from biggan.config.model import ModelConfig
-from biggan.config.train import TrainConfig
+from biggan.config.train import RuntimeConfig, TrainConfig
 from biggan.ema import EMA
 from biggan.losses import d_hinge, g_hinge
 from biggan.regularizers import apply_ortho_, clamp_sigma_, ortho_params, r1_penalty
 
 Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The forwards' autocast dtype for train.precision on `device` (None: fp32)."""
+    if precision == "mixed":
+        bf16 = device.type != "cuda" or torch.cuda.is_bf16_supported(including_emulation=False)
+        precision = "bf16" if bf16 else "fp16"
+    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+
+
+def prepare_modules(G: nn.Module, D: nn.Module, runtime: RuntimeConfig, device: torch.device) -> None:
+    """Module-wide step options; before optimiser state is loaded and DDP wraps the modules."""
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = runtime.cudnn_benchmark
+    if runtime.channels_last:
+        G.to(memory_format=torch.channels_last)
+        D.to(memory_format=torch.channels_last)
 
 
 def make_optimizers(G: nn.Module, D: nn.Module, cfg: TrainConfig) -> tuple[torch.optim.Adam, torch.optim.Adam]:
@@ -59,8 +84,23 @@ class GANStep:
         self.g_train = self.g_train or self.G
         self.d_train = self.d_train or self.D
         self._ortho = ortho_params(self.G) if self.cfg.ortho.enabled and self.cfg.ortho.beta > 0 else []
-        self._autocast = dict(device_type=self.device.type, dtype=torch.bfloat16,
-                              enabled=self.cfg.precision == "bf16")
+        dtype = autocast_dtype(self.cfg.precision, self.device)
+        self._autocast = dict(device_type=self.device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None)
+        fp16 = dtype == torch.float16                   # disabled scalers pass everything through
+        self._scale_d = torch.amp.GradScaler(self.device.type, enabled=fp16)
+        self._scale_g = torch.amp.GradScaler(self.device.type, enabled=fp16)
+        self._memory_format = torch.channels_last if self.cfg.runtime.channels_last else torch.contiguous_format
+        # the forwards: G without grad (fakes for D), D (DDP) in the D step, G (DDP) and frozen D in the G step
+        compiled: dict[int, Callable] = {}
+
+        def fwd(m: nn.Module) -> Callable:
+            if not self.cfg.runtime.compile:
+                return m
+            return compiled.setdefault(id(m), torch.compile(m, backend=self.cfg.runtime.compile_backend))
+
+        self._g_fake, self._d_fwd, self._g_fwd, self._d_frozen = map(fwd, (self.G, self.d_train, self.g_train, self.D))
+        if self.cfg.r1_gamma > 0:                 # R1 differentiates D's gradient: compiled graphs cannot
+            self._d_fwd = self.d_train
 
     def latents(self, n: int) -> Batch:
         z = torch.randn(n, self.model_cfg.dim_z, generator=self.generator).to(self.device)
@@ -80,14 +120,15 @@ class GANStep:
         for i in range(acc):
             x, y = next(real)
             x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+            x = x.contiguous(memory_format=self._memory_format)
             z, yf = self.latents(x.shape[0])
             with torch.no_grad(), torch.autocast(**self._autocast):
-                fake = self.G(z, yf)
+                fake = self._g_fake(z, yf)
             if cfg.r1_gamma > 0:
                 x.requires_grad_(True)
             with self._sync(self.d_train, i == acc - 1):
                 with torch.autocast(**self._autocast):
-                    out = self.d_train(torch.cat([fake.to(x.dtype), x]), torch.cat([yf, y])).float()
+                    out = self._d_fwd(torch.cat([fake.to(x.dtype), x]), torch.cat([yf, y])).float()
                 d_fake, d_real = out[: x.shape[0]], out[x.shape[0]:]
                 loss_real, loss_fake = d_hinge(d_real, d_fake)
                 loss = loss_real + loss_fake
@@ -95,10 +136,11 @@ class GANStep:
                     r1 = r1_penalty(d_real, x, cfg.r1_gamma)
                     loss = loss + r1
                     stats["r1"] += r1.item() / acc
-                (loss / acc).backward()
+                self._scale_d.scale(loss / acc).backward()
             stats["d_loss_real"] += loss_real.item() / acc
             stats["d_loss_fake"] += loss_fake.item() / acc
-        self.opt_d.step()
+        self._scale_d.step(self.opt_d)
+        self._scale_d.update()
         return stats
 
     def g_step(self) -> dict[str, float]:
@@ -111,15 +153,17 @@ class GANStep:
                 z, y = self.latents(cfg.micro_batch)
                 with self._sync(self.g_train, i == acc - 1):
                     with torch.autocast(**self._autocast):
-                        loss = g_hinge(self.D(self.g_train(z, y), y).float())
-                    (loss / acc).backward()
+                        loss = g_hinge(self._d_frozen(self._g_fwd(z, y), y).float())
+                    self._scale_g.scale(loss / acc).backward()
                 g_loss += loss.item() / acc
         finally:
             self.D.requires_grad_(True)
         stats = {"g_loss": g_loss}
         if self._ortho:
+            self._scale_g.unscale_(self.opt_g)      # ortho reg adds to the true gradients
             stats["ortho"] = apply_ortho_(self._ortho, cfg.ortho.beta)
-        self.opt_g.step()
+        self._scale_g.step(self.opt_g)
+        self._scale_g.update()
         if cfg.sigma_clamp.mode != "off":
             self._clamp_sigma()
         return stats

@@ -28,7 +28,7 @@ import yaml
 
 from biggan.config import ConfigError, ModelConfig, load_params, parse_params
 from biggan.models import summarize
-from biggan.report.paper import PAPER_ROWS
+from biggan.paper.tables import PAPER_ROWS
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 PRESETS = sorted(CONFIGS.glob("*.yaml"))

@@ -122,6 +122,19 @@ def test_dataloader_workers_are_deterministic_and_split(single):
     assert not even & odd
 
 
+@pytest.mark.parametrize("shards", ["single", "four"])     # split by sample, by shard
+def test_workers_interleave_the_streams_of_a_larger_world(request, shards):
+    """Rank 1 of 2 with 2 workers = batches alternating between ranks 2 and 3 of 4 without
+    workers: the same samples, pixels and labels, in a fixed order."""
+    shard_dir = request.getfixturevalue(shards)
+    got = list(islice(make_train_stream(shard_dir, 8, seed=4, rank=1, world_size=2, num_workers=2,
+                                        return_keys=True), 6))
+    ranks = [make_train_stream(shard_dir, 8, seed=4, rank=r, world_size=4, return_keys=True) for r in (2, 3)]
+    want = [next(ranks[i % 2]) for i in range(6)]
+    for (x, y, k), (wx, wy, wk) in zip(got, want):
+        assert k == wk and torch.equal(y, wy) and torch.equal(x, wx)
+
+
 def test_too_many_streams_for_the_data(tmp_path):
     cfg = DatasetConfig.model_validate({"source": {"kind": "imagefolder", "root": str(tmp_path / "src")},
                                         "resolution": 8, "workers": 1})
@@ -202,3 +215,14 @@ def test_undecodable_image_is_named_or_skipped(four, tmp_path):
     with pytest.warns(RuntimeWarning, match=where):
         seen = set(keys_of(stream, 40))
     assert member.name.split(".")[0] not in seen and len(seen) > 300
+
+
+def test_training_runs_read_with_the_loader_options(four):
+    """train.loader reaches the stream through the job's ShardStream."""
+    from biggan.config.data import LoaderConfig
+    from biggan.train.factories import ShardStream
+
+    x, y = next(ShardStream(str(four), 8, loader=LoaderConfig(workers=2))(0, 1, 4))
+    wx, wy = next(make_train_stream(four, 8, seed=4, num_workers=2))
+    assert torch.equal(x, wx) and torch.equal(y, wy)
+    assert not torch.equal(x, next(make_train_stream(four, 8, seed=4))[0])

@@ -6,8 +6,7 @@ from biggan.config import load_params
 from biggan.data.digits import digits_images
 from biggan.metrics.feature_net import load_feature_net
 from biggan.metrics.images import nhwc_batches, quantize
-from biggan.metrics.reference import compute_reference
-from biggan.metrics.refstats import ReferenceStats, reference_stats_path
+from biggan.metrics.refstats import ReferenceStats, compute_reference, reference_stats_path
 from biggan.metrics.scorer import Scorer
 
 KEYS = {"is_mean", "is_std", "fid", "fid_imag", "precision", "recall", "n"}

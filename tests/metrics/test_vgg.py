@@ -10,8 +10,7 @@ from biggan.config.evaluation import EvalConfig
 from biggan.metrics.feature_net import load_pr_net
 from biggan.metrics.images import nhwc_batches
 from biggan.metrics.precision_recall import precision_recall
-from biggan.metrics.reference import compute_reference
-from biggan.metrics.refstats import ReferenceStats
+from biggan.metrics.refstats import ReferenceStats, compute_reference
 from biggan.metrics.scorer import Scorer
 from biggan.metrics.vgg import VGG16, VGGFeatureNet, load_vgg16
 

@@ -120,12 +120,12 @@ def test_existing_params_default_to_biggan():
 
 def test_saved_deep_generator_reloads_as_deep(tmp_path):
     """The model folder the train stage writes (model.json names the arch) rebuilds the deep G."""
-    from biggan.sampling.load import load_generator
+    from biggan.sampling.load import load_model_dir
     from tests.sampling.conftest import write_model_dir
 
     model = {k: v for k, v in TINY.items() if k != "n_classes"}      # the fixture's 10 classes
     d = write_model_dir(tmp_path / "deep" / "s0", **model)
-    G = load_generator(d)
+    G, _ = load_model_dir(d)
     assert isinstance(G, DeepGenerator) and not G.training
     ref = build_generator(ModelConfig.model_validate({**model, "n_classes": 10}))
     ref.load_state_dict(torch.load(d / "G_ema.pt", weights_only=True))
@@ -142,7 +142,7 @@ def test_deep_run_trains_logs_and_samples_like_biggan(tmp_path, monkeypatch):
 
     from biggan.cli import main
     from biggan.sampling.commands import SHEETS
-    from biggan.sampling.load import load_generator
+    from biggan.sampling.load import load_model_dir, load_model_uri
     from biggan.train.outputs import write_stage_outputs
     from biggan.train.run import train
     from tests.train.fakes import DigitsStream, TinyScorer
@@ -164,9 +164,9 @@ def test_deep_run_trains_logs_and_samples_like_biggan(tmp_path, monkeypatch):
     version = client.create_model_version("deep-generator", f"models:/{logged.model_id}", run_id=run.info.run_id)
     monkeypatch.delenv("MLFLOW_TRACKING_URI")
     client.set_registered_model_alias("deep-generator", "champion", version.version)
-    from_uri = load_generator("models:/deep-generator@champion", tracking_uri=uri)
+    from_uri = load_model_uri("models:/deep-generator@champion", tracking_uri=uri)
     paths = write_stage_outputs(out, tmp_path / "models/tiny/s0", tmp_path / "metrics/train")
-    from_dir = load_generator(paths["model"].parent)
+    from_dir, _ = load_model_dir(paths["model"].parent)
     assert isinstance(from_uri, DeepGenerator) and isinstance(from_dir, DeepGenerator)
     z, y = torch.randn(3, spec.model.dim_z), torch.tensor([0, 1, 2])
     with torch.no_grad():

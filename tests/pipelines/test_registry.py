@@ -122,7 +122,7 @@ def test_register_stage_makes_the_best_default_model_champion(tmp_path, monkeypa
     from biggan.config.model import ModelConfig
     from biggan.sampling.load import load_model_uri
     from biggan.tracking.mlflow_run import log_generator, open_run
-    from biggan.train.outputs import write_json, write_torch
+    from biggan.files import write_json, write_torch
     from stages.register import main
     from tests.pipeline_repo import tiny_params
 

@@ -108,9 +108,8 @@ def scratch_repo(tmp_path):
 
 
 def test_retries_back_off_and_resume_from_the_failed_stage(prefect_harness, scratch_repo):
-    from pipelines.reproduce import ReproFailed, reproduce, retry_delays
+    from pipelines.reproduce import ReproFailed, reproduce
 
-    assert retry_delays(3, 10) == [10, 20, 40]
     state = reproduce(repo=str(scratch_repo), retries=3, retry_delay_s=0.2, return_state=True)
     assert state.is_failed()
     with pytest.raises(ReproFailed, match="exit 255"):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -16,6 +15,7 @@ import urllib.request
 import pytest
 import yaml
 
+from tests.browser import chromium, needs_chromium
 from tests.pipeline_repo import REPO_ROOT, tiny_params
 from tests.tracking.server import wait_healthy
 
@@ -110,19 +110,15 @@ def test_ui_serves_the_store_and_prints_the_comparison_link(ui):
     assert _link(url, exp_id) in log.read_text()
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None,
-                    reason="needs chromium for the headless screenshot (Debian: apt-get install -y chromium)")
+@needs_chromium
 def test_comparison_link_in_a_headless_browser(ui, tmp_path):
     """Headless chromium on the printed link: the runs table grouped by variant, groups in FID
     order, not the GenAI overview; the screenshot is kept beside the test's files."""
     url, exp_id, _ = ui
     link, png = _link(url, exp_id), tmp_path / "runs.png"
-    r = subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1600,900",
-                        "--virtual-time-budget=20000", f"--screenshot={png}", link],
-                       capture_output=True, text=True, timeout=120)
+    r = chromium(link, "--window-size=1600,900", f"--screenshot={png}", budget_ms=20000)
     assert png.is_file() and png.stat().st_size > 10_000, r.stderr[-2000:]
-    dom = subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=20000",
-                          "--dump-dom", link], capture_output=True, text=True, timeout=120).stdout
+    dom = chromium(link, "--dump-dom", budget_ms=20000).stdout
     assert "Group by: variant" in dom and "Sort: sweep_fid_untruncated" in dom, dom[-3000:]
     assert -1 < dom.index("Group: a") < dom.index("Group: b") < dom.index("Group: c")
     assert "a-s0" in dom and "Overview" not in dom

@@ -8,7 +8,7 @@ from biggan.config import parse_params
 from biggan.report import claims
 from biggan.report.collapse_study import signatures, study_table
 from biggan.report.collect import RunRecord
-from biggan.train.outputs import write_csv
+from biggan.files import write_csv
 
 DIGITS = {"source": {"kind": "digits"}, "resolution": 16}
 ROW = {"dataset": "d16", "model": {"shared": False, "hier": False}, "train": {"ortho": {"enabled": False}}}

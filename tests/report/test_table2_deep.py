@@ -1,6 +1,6 @@
 """Table 2 puts a BigGAN-deep variant beside the paper's BigGAN-deep row, and BigGAN beside BigGAN."""
 from biggan.config import parse_params
-from biggan.report.paper import PAPER_ROWS
+from biggan.paper.tables import PAPER_ROWS
 from biggan.report.tables import table2
 from tests.report.test_claims import PARAMS, record
 

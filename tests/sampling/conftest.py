@@ -40,8 +40,8 @@ def tiny_generator(seed: int = 0, **model):
 
 
 def write_model_dir(path, seed: int = 0, variant: str = "tiny", **model):
-    """G_ema.pt + model.json as biggan.train.outputs writes them (with non-trivial BN running stats)."""
-    from biggan.train.outputs import write_json, write_torch
+    """G_ema.pt + model.json as the train stage writes them (biggan.train.outputs) (with non-trivial BN running stats)."""
+    from biggan.files import write_json, write_torch
 
     G, cfg = tiny_generator(seed, **model)
     with torch.no_grad():                          # a few training-mode passes: running stats != (0, 1)
@@ -72,8 +72,7 @@ def eval_root(tmp_path_factory):
     from biggan.metrics.digits_train import train_digits_net
     from biggan.metrics.feature_net import digits_weights_path, load_feature_net
     from biggan.metrics.images import nhwc_batches
-    from biggan.metrics.reference import compute_reference
-    from biggan.metrics.refstats import reference_stats_path
+    from biggan.metrics.refstats import compute_reference, reference_stats_path
 
     root = tmp_path_factory.mktemp("eval")
     section = {"feature_net": "digits", "digits_net": {**DIGITS_NET, "out_dir": str(root / "feature_net")},

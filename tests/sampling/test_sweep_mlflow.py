@@ -9,7 +9,7 @@ from biggan.sampling.load import load_model_dir
 from biggan.sampling.sweep import CSV_COLUMNS, csv_rows, run_sweep, summarize
 from biggan.tracking.mlflow_run import open_run
 from biggan.tracking.sweep_log import METRICS, log_sweep_to_run
-from biggan.train.outputs import write_csv
+from biggan.files import write_csv
 
 
 def test_sweep_lands_on_the_models_run(tmp_path, model_dir, eval_root, monkeypatch):

@@ -60,7 +60,7 @@ class TinyScorer:
     resolution: int
     pr_samples: int = 200
 
-    def __call__(self):
+    def __call__(self, device=None):               # features on the CPU whatever the device
         from biggan.metrics import ReferenceStats, Scorer
 
         net = RandomFeatures()

@@ -14,7 +14,7 @@ from biggan.config.model import ModelConfig
 from biggan.config.train import TrainConfig
 from biggan.ema import EMA
 from biggan.models import build_discriminator, build_generator
-from biggan.parallel.cross_replica import disable_cross_replica_bn, enable_cross_replica_bn
+from biggan.parallel.cross_replica import enable_cross_replica_bn
 from biggan.train.step import GANStep
 
 MCFG = ModelConfig(resolution=16, ch=2, dim_z=12, n_classes=3, shared_dim=4, attention=[8])
@@ -51,8 +51,7 @@ def build(world: int, rank: int | None):
     ema = EMA(G, 0.5, 0)
     g_train = d_train = None
     if world > 1:
-        assert enable_cross_replica_bn(G) > 0
-        disable_cross_replica_bn(ema.model)
+        assert enable_cross_replica_bn(G) > 0             # after the EMA copy: G_ema keeps local BN
         g_train, d_train = DDP(G), DDP(D)
     # SGD, not Adam: Adam's first steps are ~lr * sign(grad) and turn float noise into lr-sized gaps
     opt_g, opt_d = torch.optim.SGD(G.parameters(), lr=0.05), torch.optim.SGD(D.parameters(), lr=0.05)

@@ -63,7 +63,7 @@ def test_the_failure_policy_raises_input_errors_and_retries_the_rest():
 
 def test_a_corrupt_shard_is_an_input_error_and_an_io_error_is_not(digit_shards, tmp_path):
     from biggan.data.loader import CorruptShardError
-    from biggan.train.job import ShardStream
+    from biggan.train.factories import ShardStream
 
     shards = tmp_path / "train"
     shutil.copytree(digit_shards, shards)
@@ -124,7 +124,7 @@ def test_truncated_shard_stops_its_run_after_one_start_and_spares_the_others(tmp
 def test_missing_reference_statistics_in_a_worker_stop_the_run_after_one_start(tmp_path, ray_local):
     """Removed after the driver checked, or absent on the worker's node: rank 0 fails building its
     scorer while rank 1 waits in its first all-reduce; the run still ends at once."""
-    from biggan.train.job import EvalScorer
+    from biggan.train.factories import EvalScorer
     from biggan.train.run import run_name, train
 
     spec = tiny_spec(train={**RAY, "num_workers": 2, "evaluate": True, "eval_every": 10, "eval_samples": 100},
@@ -142,7 +142,7 @@ def test_missing_reference_statistics_in_a_worker_stop_the_run_after_one_start(t
 def test_shards_of_another_class_count_stop_the_run_after_one_start(tmp_path, ray_local):
     from biggan.data.shard.build import build_shards
     from biggan.train.run import run_name, train, train_seeds
-    from biggan.train.job import ShardStream
+    from biggan.train.factories import ShardStream
     from tests.data import fakes
     from tests.data.conftest import imagenet_config
 

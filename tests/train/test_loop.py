@@ -7,11 +7,11 @@ import torch
 
 from biggan.models import build_generator
 from biggan.train.checkpoint import read_state, write_state
-from biggan.train.env import LocalEnv
+from biggan.train.loop_env import LocalEnv
 from biggan.train.job import TrainJob
 from biggan.train.loop import Run
 from biggan.train.outputs import write_stage_outputs
-from biggan.train.records import Selection
+from biggan.train.history import Selection
 from biggan.train.run import run_name, train
 from tests.train.fakes import CrashOnce, DigitsStream, TinyScorer
 from tests.train.specs import RES, UNSTABLE, tiny_spec

@@ -79,7 +79,7 @@ def test_a_dead_nodes_address_file_does_not_stop_a_local_start(tmp_path):
     Path(temp, "ray", "ray_current_cluster").write_text("127.0.0.1:9")
     env = {**os.environ, **ray_test_env(), "RAY_TMPDIR": temp, "HOME": str(tmp_path)}
     env.pop("RAY_ADDRESS", None)
-    code = "import ray; from biggan.train.ray_trainer import ensure_ray; print('MODE', ensure_ray()); ray.shutdown()"
+    code = "import ray; from biggan.parallel.ray_session import ensure_ray; print('MODE', ensure_ray()); ray.shutdown()"
     try:
         r = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
                            timeout=180)

@@ -67,3 +67,25 @@ def test_the_fingerprint_follows_the_input_files(tmp_path):
     (shards / "train-000000.tar").write_bytes(b"b" * 10)          # same size, rewritten
     os.utime(shards / "train-000000.tar", ns=(1, 1))
     assert reuse.fingerprint(files) != before
+
+
+def test_the_code_digest_covers_the_train_stages_imports_and_nothing_else(tmp_path):
+    files = {"stages/train.py": "def main():\n    from biggan.train.run import train\n",
+             "biggan/train/run.py": "from biggan import losses\n", "biggan/losses.py": "K = 1\n",
+             "biggan/report/tables.py": "T = 1\n"}
+    for rel, text in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+
+    def digest() -> str:
+        reuse._code_digest.cache_clear()
+        return reuse._code_digest(tmp_path)
+
+    before = digest()
+    (tmp_path / "biggan/report/tables.py").write_text("T = 2\n")          # not imported by the train stage
+    assert digest() == before
+    for rel in ("biggan/losses.py", "stages/train.py"):                  # imported; the stage itself
+        (tmp_path / rel).write_text((tmp_path / rel).read_text() + "# changed\n")
+        assert digest() != before
+        before = digest()
+    reuse._code_digest.cache_clear()

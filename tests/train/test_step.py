@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from biggan.config.model import ModelConfig
-from biggan.config.train import EMAConfig, OrthoConfig, SigmaClampConfig, TrainConfig
+from biggan.config.train import OrthoConfig, SigmaClampConfig, TrainConfig
 from biggan.ema import EMA
 from biggan.models import build_discriminator, build_generator
 from biggan.train.step import GANStep, infinite, make_optimizers

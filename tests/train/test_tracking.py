@@ -100,8 +100,8 @@ class SlowScorer(TinyScorer):
 
     delay_s: float = 1.3
 
-    def __call__(self):
-        scorer, delay = super().__call__(), self.delay_s
+    def __call__(self, device=None):
+        scorer, delay = super().__call__(device), self.delay_s
         score = scorer.score_generator
 
         def slow(*a, **k):

@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from biggan import atomic
+from biggan import files
 from biggan.config.data import DatasetConfig
 from biggan.data.items import Item
 from biggan.data.shard.tarout import TMP_SUFFIX, file_sha256, shard_name
@@ -48,7 +48,7 @@ def inputs_sha256(keyed_digests: Iterable[tuple[str, str]]) -> str:
 
 def write_json(path: Path, obj) -> None:
     """Atomic and durable: a reader sees the old file or the new one, never half of one."""
-    atomic.write_bytes(path, (json.dumps(obj, indent=1, sort_keys=True) + "\n").encode(), TMP_SUFFIX)
+    files.write_bytes(path, (json.dumps(obj, indent=1, sort_keys=True) + "\n").encode(), TMP_SUFFIX)
 
 
 def load_previous(out: Path) -> dict | None:

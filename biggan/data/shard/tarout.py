@@ -14,7 +14,7 @@ from pathlib import Path
 
 import webdataset as wds
 
-from biggan import atomic
+from biggan import files
 
 MTIME = 946684800            # 2000-01-01T00:00:00Z
 BLOCK = tarfile.BLOCKSIZE    # 512
@@ -73,7 +73,7 @@ class ShardFile:
         self._file.flush()
         os.fsync(self._file.fileno())
         self._file.close()
-        atomic.replace(self.tmp, self.final)
+        files.replace(self.tmp, self.final)
         return {"name": self.name, "count": self.count, "bytes": self.final.stat().st_size,
                 "sha256": file_sha256(self.final)}
 

@@ -48,8 +48,6 @@ TABLE2 = {
     "biggan_deep_512": dict(model="BigGAN-deep", arch="biggan_deep", res=512, no_trunc=(7.5, 152.8),
                             min_fid=(7.7, 181.4), valid_is=(11.5, 241.5), max_is=(39.7, 298)),
 }
-# IS of real ImageNet data (the "valid IS" targets): train / validation
-REAL_IS = {128: (233, 166), 256: (377, 234), 512: (348, 241)}
 
 # Table 3: JFT-300M at 256x256, scored with a JFT-trained Inception v2; sweep sigma 0..2.
 TABLE3 = {
@@ -62,7 +60,6 @@ TABLE3 = {
     "ch128_full": dict(ch=128, params_m=355.7, shared=True, skip_z=True, ortho=True, fid=13.75, is_=30.61,
                        min_fid=(13.0, 28.0), max_is=(46.2, 47.8)),
 }
-JFT_VALIDATION = dict(is_=50.88, fid=1.94)
 
 PAPER_ROWS = {**{f"t1:{k}": v for k, v in TABLE1.items()}, **{f"t2:{k}": v for k, v in TABLE2.items()},
               **{f"t3:{k}": v for k, v in TABLE3.items()}}

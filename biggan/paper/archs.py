@@ -63,15 +63,6 @@ ARCHS: dict[int, Arch] = {
 }
 
 
-def get_arch(resolution: int) -> Arch:
-    try:
-        return ARCHS[resolution]
-    except KeyError:
-        raise ValueError(
-            f"no architecture for resolution {resolution}; allowed: {sorted(ARCHS)}"
-        ) from None
-
-
 # BigGAN-deep's layouts (appendix B, Tables 7-9), in the same fields: per stage `depth`
 # bottleneck blocks. G: all but the last keep the width, the last narrows g_in -> g_out and
 # doubles the resolution. D: a 3x3 stem conv to d_in[0] channels (no RGB marker), then per stage
@@ -95,11 +86,13 @@ DEEP_ARCHS: dict[int, Arch] = {
     512: _deep(512, (1, 1, 2, 4, 8, 8, 16), (1, 2, 4, 8, 8, 16, 16), (256, 128, 64, 32, 16, 8, 4)),
 }
 
+LAYOUTS: dict[str, dict[int, Arch]] = {"biggan": ARCHS, "biggan_deep": DEEP_ARCHS}   # model.arch -> layouts
 
-def get_deep_arch(resolution: int) -> Arch:
+
+def get_arch(arch: str, resolution: int) -> Arch:
+    """The layout of `arch` (model.arch: biggan or biggan_deep) at `resolution`."""
     try:
-        return DEEP_ARCHS[resolution]
+        return LAYOUTS[arch][resolution]
     except KeyError:
-        raise ValueError(
-            f"no BigGAN-deep architecture for resolution {resolution}; allowed: {sorted(DEEP_ARCHS)}"
-        ) from None
+        allowed = sorted(LAYOUTS[arch]) if arch in LAYOUTS else sorted(LAYOUTS)
+        raise ValueError(f"no {arch} architecture for resolution {resolution}; allowed: {allowed}") from None

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from biggan import atomic
+from biggan import files
 from biggan.data.shard import state
 from biggan.data.shard.tarout import ShardFile
 from biggan.train.checkpoint import LocalCheckpoints, write_state
@@ -54,11 +54,11 @@ def test_checkpoint_renames_sync_their_folder(tmp_path, synced):
 
 def test_failed_write_leaves_the_old_file(tmp_path):
     target = tmp_path / "a.json"
-    atomic.write_bytes(target, b"old")
+    files.write_bytes(target, b"old")
 
     def boom(f) -> None:
         f.write(b"half")
         raise RuntimeError("disk full")
     with pytest.raises(RuntimeError):
-        atomic.write_with(target, boom)
+        files.write_with(target, boom)
     assert target.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["a.json"]
