@@ -1,7 +1,7 @@
 """README's paper-scale edits applied to a preset of configs/, as a user makes them.
 
     raw = readme_edits("imagenet128", root=tree, weights=pth)       # the YAML snippets of README
-    raw = small(raw, "t2_biggan128")                                  # sizes for 2 CPU cores
+    raw = small(raw, "t1_b2048_ch96_ortho")                                  # sizes for 2 CPU cores
 
 `readme_snippets()` reads the YAML blocks of README's section "Running a paper-scale preset
 against local ImageNet"; `readme_edits` merges the first (local paths) and, with `synsets`, the

@@ -9,11 +9,11 @@ into params, as a user's file's would be checked), and the tables stage writes T
 original tars are then only sharded (a declared subset of 2 synsets): training them again would
 test nothing the first layout did not.
 
-COST (Intel Xeon, 2 cores shared with other test runs): 372 s at a load average of 4-6, 654 s at
-8-11; before the cuts below the test took 203 s on a quiet machine (BENCHMARKS.md) and 750 s
+COST (Intel Xeon, 2 cores): 145 s alone on a quiet machine, 159 s in the suite beside another
+xdist worker (BENCHMARKS.md, 2026-12-07); before the cuts below it took 203 s quiet and 750 s
 replayed stage by stage at a load of ~10 (train 272 s, sweep 422 s). One variant trains
-(t2_biggan128, Table 2's row): each of the preset's Table 1 rows would be another 128 px run, so
-Table 1 is written with its header only. Where the time goes: the train stage (model
+(t1_b2048_ch96_ortho: the full model, Table 1's last row and Table 2's BigGAN 128): each other
+Table 1 row would be another 128 px run. Where the time goes: the train stage (model
 construction, dominated by the orthogonal init's QRs; 2 steps; a 2.9 GB checkpoint) and the FIDs
 (2048 x 2048 eigendecompositions: one for the val split, one during training, one per sweep point;
 a sweep's points share the reference's square root). Standing BN statistics take one pass
@@ -37,7 +37,7 @@ from tests.pipeline_repo import dvc_env, make_tiny_repo, run_dvc
 from tests.preset_edits import changed_keys, readme_edits, small, write_inception_weights
 
 pytestmark = pytest.mark.slow
-VARIANT = "t2_biggan128"
+VARIANT = "t1_b2048_ch96_ortho"
 # what tests/preset_edits.small changes besides n_classes and the variants dropped: sizes, device
 SIZES = {"seeds", *(f"datasets.imagenet128.{k}" for k in ("workers", "max_skipped_fraction", "shard_max_count")),
          *(f"train.{k}" for k in ("iterations", "batch_size", "accumulate", "num_workers", "threads_per_worker",
@@ -102,19 +102,21 @@ def test_imagenet128_readme_steps_train_on_ray_sweep_and_write_tables(tmp_path):
     assert [p["threshold"] for p in points] == ["", "2.0", "0.04"]
     assert all(float(p["fid"]) >= 0 and int(p["n"]) == 4 for p in points)
 
-    # Tables 1-2: ours beside the published numbers; Table 1 has no variant of the preset kept
+    # Tables 1-2: ours beside the published numbers, one training for both rows
     with open(repo / "results/table2.csv", newline="") as f:
         (row,) = list(csv.DictReader(f))
     no_trunc = sweep["no_trunc"]
-    assert (row["Model"], row["Res."], row["Paper: model"]) == ("BigGAN 128", "128", "BigGAN 128"), row
+    label = "BigGAN 128 (+ ortho, full)"
+    assert (row["Model"], row["Res."], row["Paper: model"]) == (label, "128", "BigGAN 128"), row
     assert row["No truncation"] == f"{no_trunc['fid']:.2f} / {no_trunc['is']:.2f}", row
     assert row["Paper: No truncation"] == "8.7 / 98.8"                 # the published row beside ours
     assert "BigGAN 128" in (repo / "results/table2.md").read_text()
     with open(repo / "results/table1.csv", newline="") as f:
-        table1 = csv.DictReader(f)
-        assert list(table1) == [] and "Paper: FID" in table1.fieldnames
-    assert (repo / "results/table1.md").read_text().startswith("## Table 1")
-    # no collapse study, no Table 1 or 3 rows: the declared outputs exist, empty; nothing measured
+        (row1,) = list(csv.DictReader(f))
+    assert (row1["Variant"], row1["Ch."], row1["Batch"], row1["Seeds"]) == (label, "96", "2", "1"), row1
+    assert row1["FID"] == f"{no_trunc['fid']:.2f}" and row1["Paper: FID"] == "8.51 ± 0.32", row1
+    assert "ImageNet 128x128" in (repo / "results/table1.md").read_text()
+    # no collapse study, no Table 3 rows: the declared outputs exist, empty; nothing measured
     assert list((repo / "metrics/collapse").iterdir()) == []
     claims = {c["id"]: c for c in load(repo / "results/claims.json")["claims"]}
     assert claims["collapse"]["verdict"] == "inconclusive" and "not measured" in claims["collapse"]["measured"]

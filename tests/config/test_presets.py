@@ -69,8 +69,9 @@ def variants_with_counts():
     out = []
     for path in PRESETS:
         for name, v in _load(path).variants.items():
-            if v.paper_row and PAPER_ROWS[v.paper_row].get("params_m") is not None:
-                out.append(pytest.param(path, name, id=f"{path.stem}:{name}"))
+            for row in v.paper_rows:
+                if PAPER_ROWS[row].get("params_m") is not None:
+                    out.append(pytest.param(path, name, row, id=f"{path.stem}:{name}:{row}"))
     return out
 
 
@@ -84,7 +85,7 @@ def test_preset_validates_and_resolves(path):
     assert params.variants, "a preset trains at least one variant"
     for run in params.runs():
         assert run.dataset.resolution == run.model.resolution, run.run_name
-        assert run.info.paper_row in PAPER_ROWS, run.run_name
+        assert run.info.paper_rows and set(run.info.paper_rows) <= set(PAPER_ROWS), run.run_name
     assert "/work/shared" not in path.read_text()
 
 
@@ -110,29 +111,32 @@ def test_preset_uses_the_papers_hyperparameters(path):
             assert (m.dim_z, m.g_attention, m.d_attention) == RELEASED_ARCH[path.stem], where
         else:
             assert m.g_attention == m.d_attention == [64], where
-        row = PAPER_ROWS[run.info.paper_row]
-        assert m.arch == row.get("arch", "biggan"), where
-        if m.arch == "biggan_deep":    # appendix B: ch 128, z 128 and embedding 128 unsplit, 2 blocks per res.
-            assert (m.ch, m.dim_z, m.shared_dim, m.hier, m.depth_g, m.depth_d) == (128, 128, 128, False, 2, 2), where
-        # the switches of the published row (Table 1/3 list them; Table 2 gives the resolution)
-        if "batch" in row:
-            assert t.batch_size == row["batch"], where
-        else:
-            assert t.batch_size == 2048, where
-        if "ch" in row:
-            assert m.ch == row["ch"], where
-        for key, got in (("shared", m.shared), ("skip_z", m.hier), ("ortho", t.ortho.enabled)):
-            if row.get(key) is not None:
-                assert got == row[key], f"{where}: {key}"
-        if "res" in row:
-            assert m.resolution == row["res"], where
+        for row in map(PAPER_ROWS.get, run.info.paper_rows):
+            check_published_switches(m, t, row, where)
 
 
-@pytest.mark.parametrize("path,variant", variants_with_counts())
-def test_param_count_matches_the_paper(path, variant):
+def check_published_switches(m, t, row: dict, where: str) -> None:
+    """The switches of a published row (Table 1/3 list them; Table 2 gives the resolution)."""
+    assert m.arch == row.get("arch", "biggan"), where
+    if m.arch == "biggan_deep":    # appendix B: ch 128, z 128 and embedding 128 unsplit, 2 blocks per res.
+        assert (m.ch, m.dim_z, m.shared_dim, m.hier, m.depth_g, m.depth_d) == (128, 128, 128, False, 2, 2), where
+    if "batch" in row:
+        assert t.batch_size == row["batch"], where
+    else:
+        assert t.batch_size == 2048, where
+    if "ch" in row:
+        assert m.ch == row["ch"], where
+    for key, got in (("shared", m.shared), ("skip_z", m.hier), ("ortho", t.ortho.enabled)):
+        if row.get(key) is not None:
+            assert got == row[key], f"{where}: {key}"
+    if "res" in row:
+        assert m.resolution == row["res"], where
+
+
+@pytest.mark.parametrize("path,variant,row", variants_with_counts())
+def test_param_count_matches_the_paper(path, variant, row):
     params = _load(path)
     run = params.run(variant, params.seeds[0])
-    row = run.info.paper_row
     classes = COUNTED_WITH_CLASSES[row.split(":")[0]]
     counted = params_m(run.model, **({"n_classes": classes} if classes else {}))
     assert abs(counted - PAPER_ROWS[row]["params_m"]) <= TOL_M, (counted, PAPER_ROWS[row]["params_m"])

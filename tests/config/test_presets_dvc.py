@@ -67,7 +67,7 @@ def test_a_subset_with_the_full_class_count_fails_with_the_key():
     raw["model"]["n_classes"] = 1000
     with pytest.raises(ConfigError) as e:
         parse_params(raw)
-    assert "variants.t2_biggan128.model.n_classes: 1000, but dataset 'imagenet128' has 4 classes" in e.value.problems
+    assert "variants.t1_b2048_ch96_ortho.model.n_classes: 1000, but dataset 'imagenet128' has 4 classes" in e.value.problems
 
 
 def dvc_param_problems(repo) -> list[str]:
