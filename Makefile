@@ -11,7 +11,7 @@ export MLFLOW_SERVER_ENABLE_JOB_EXECUTION := false
 export RAY_USAGE_STATS_ENABLED := 0
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: venv repro test bench clean-venv
+.PHONY: venv repro test rehearse-cluster bench clean-venv
 
 # Byte-code first: where PYTHONDONTWRITEBYTECODE is set, every stage process and Ray worker
 # would otherwise compile the project's modules afresh (~0.3 s of CPU each, a few hundred times).
@@ -42,6 +42,12 @@ TEST_WORKERS ?= 2
 test: $(STAMP)
 	@$(COMPILE) benchmarks tests >/dev/null
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS); rc=$$?; if [ $$rc -eq 5 ]; then exit 0; else exit $$rc; fi
+
+# The multi-node rehearsal alone (tests/cluster, also part of `make test`): an S3 store, PostgreSQL,
+# an MLflow server and a two-node Ray cluster on this machine, all on loopback, stopped afterwards.
+rehearse-cluster: $(STAMP)
+	@$(COMPILE) tests >/dev/null
+	$(BIN)/python -m pytest -q -p no:xdist -m cluster tests/cluster
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

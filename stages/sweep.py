@@ -12,8 +12,10 @@ a pool process imports torch once for all its sweeps; one stage per variant paid
 stage process, 11 times for ~5 s of sweeping each (measured: 211 s for the 11 sweep stages of
 the default on an AMD EPYC). On a Ray cluster with GPUs or several nodes (RAY_ADDRESS, joined
 as the train stage joins it) each task is a Ray task with one GPU when the cluster has GPUs
-(--executor ray forces Ray, pool the pool). `--device auto` (the default) samples and scores
-on CUDA when the process running the task sees a GPU, else on the CPU.
+(--executor ray forces Ray, pool the pool). A Ray task reads no path of this machine: with
+params `storage.root` set, its params, model and evaluation inputs are copied there and read by
+URL; without one, Ray runs the sweep only on a one-node cluster. `--device auto` (the default)
+samples and scores on CUDA when the process running the task sees a GPU, else on the CPU.
 
 Inputs: the train stage's <model>/G_ema.pt + model.json; the ref_stats stage's
 <refstats>/<dataset>/train_stats.npz (FID and precision/recall reference) and metrics.json
@@ -46,7 +48,8 @@ import argparse
 import sys
 
 from biggan.metrics.device import DEVICE_HELP
-from biggan.sampling.sweep import EXECUTORS, run_all
+from biggan.sampling.executors import EXECUTORS
+from biggan.sampling.sweep import run_all
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -21,15 +21,19 @@ and, written last, <scores>/train/V.json: the small numeric summary DVC shows as
 (means over the seeds). A collapse_study: configuration C writes <models>/collapse/C/,
 <study-metrics-dir>/C/ and <scores>/collapse/C.json instead. Checkpoints live under
 <storage>/<name>-s<seed>-<hash>/: re-running after a kill resumes there, and a run completed
-with the same code and inputs is reused, not retrained (biggan.train.reuse).
+with the same code and inputs is reused, not retrained (biggan.train.reuse). With params
+`storage.root` (s3://bucket/prefix, or a path every node mounts) Ray Train's checkpoints go to
+<root>/checkpoints/train/ instead and the workers read the runs' inputs from copies under
+<root>/inputs/ (biggan.storage): the store is checked before any work, and the tracking store
+must then be an MLflow server.
 
 Exit status (the outputs of the runs that finished are written in every case):
     0  done (a collapsed run is a result)
     1  a run crashed: an error Ray Train retried max_failures times, or a bug
     2  bad input: bad params, or an input file missing, corrupt or not matching the params
        (found before the runs or by a run's workers, which then stop without retrying; the
-       runs that read the same input are not started), or the tracking store or Ray cluster
-       unreachable
+       runs that read the same input are not started), or the tracking store, Ray cluster or
+       object store unreachable (or its bucket missing, its keys refused)
 The last line on stderr then names the run, the file or key, the cause and the fix, e.g.
     error: t1_b16_ch4-s0: training shards of dataset 'digits16': corrupt shard .../shard-000000.tar:
     2544640 bytes, index.json records 5089280; fix: rerun the shard stage: `dvc repro -f shard@digits16`
@@ -58,7 +62,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="the collapse study's per-run histories (default: metrics/collapse)")
     p.add_argument("--scores", default="metrics/scores", help="DVC metrics files (default: metrics/scores)")
     p.add_argument("--shards", default=SHARDS, help=f"shard root (default: {SHARDS})")
-    p.add_argument("--storage", default="checkpoints/train", help="checkpoint root (default: checkpoints/train)")
+    p.add_argument("--storage", default="checkpoints/train",
+                   help="run folders: reuse markers, and Ray's checkpoints unless params storage.root is set "
+                        "(default: checkpoints/train)")
     p.add_argument("--jobs", type=int, help="runs trained at once (default: one per CPU of the Ray cluster plus "
                                             "one); the others wait for a free slot, longest first")
     p.add_argument("--no-tracking", action="store_true", help="no MLflow runs")
@@ -83,6 +89,13 @@ def _outputs(root, args: argparse.Namespace, name: str, study: bool) -> tuple:
     return root / args.models / name, root / args.metrics_dir / name, root / args.scores / "train" / f"{name}.json"
 
 
+def one_line(e: BaseException) -> str:
+    """An error in one line: Ray's are many (a summary, each rank's traceback); their first and
+    last lines say what failed and why."""
+    lines = [x.strip() for x in str(e).strip().splitlines() if x.strip()]
+    return lines[0] if len(lines) < 2 else f"{lines[0]} ... {lines[-1]}"
+
+
 def main(argv: list[str] | None = None) -> int:
     from pathlib import Path
 
@@ -92,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     from biggan.train.outputs import write_scores, write_stage_outputs
     from biggan.train.errors import InputError, NotStarted
     from biggan.parallel.ray_session import RayConnectionError, release_ray
-    from biggan.train.run import default_data, train_seeds
+    from biggan.storage import StorageError
+    from biggan.train.run import check_store, default_data, train_seeds
 
     args = parse_args(argv)
     if args.jobs is not None and args.jobs < 1:
@@ -108,6 +122,9 @@ def main(argv: list[str] | None = None) -> int:
         if not names:
             raise ConfigError(args.params, ["collapse_study: is empty; --study has nothing to train"])
         specs = [params.run(v, s) for v in names for s in (args.seed or params.seeds_of(v))]
+        store = params.storage.root
+        if store:                                # unreachable, no bucket, refused keys: before any work
+            check_store(store, specs, tracking=not args.no_tracking, root=root)
         data = {}
         for spec in specs:                       # every input checked before any run starts
             data[spec.run_name] = default_data(spec, root / args.shards)
@@ -117,12 +134,12 @@ def main(argv: list[str] | None = None) -> int:
         stage = os.environ.get("DVC_STAGE") or "train"
         outcomes = train_seeds(specs, root=root, storage=root / args.storage,
                                data=lambda spec: data[spec.run_name],
-                               tracking=not args.no_tracking, stage=stage, jobs=args.jobs)
+                               tracking=not args.no_tracking, stage=stage, jobs=args.jobs, store=store)
         release_ray()                            # no worker log Ray forwards comes after the lines below
     except KeyError as e:
         print(f"error: {e.args[0]}", file=sys.stderr)
         return 2
-    except (ConfigError, FileNotFoundError, TrackingUnavailable, RayConnectionError) as e:
+    except (ConfigError, FileNotFoundError, TrackingUnavailable, RayConnectionError, StorageError, InputError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     failed = [(spec, o) for spec, o in zip(specs, outcomes) if isinstance(o, BaseException)]
@@ -137,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     # crashes first, the input errors that explain them last: the last line names a bad input and its fix
     for spec, e in sorted(failed, key=lambda f: (isinstance(f[1], InputError), not isinstance(f[1], NotStarted))):
         what = "" if isinstance(e, InputError) else f"{type(e).__name__}: "
-        print(f"error: {spec.run_name}: {what}{e}", file=sys.stderr)
+        print(f"error: {spec.run_name}: {what}{one_line(e)}", file=sys.stderr)
     if failed:
         return 2 if len(unavailable) == len(failed) else 1
     for v in names:

@@ -92,7 +92,7 @@ def free_port() -> int:
 # files (the Prefect harness and tiny repo, the trained digits net, the source archives); every other
 # file is its own group, keeping its module fixtures built once too. (xdist's `--dist loadgroup` cannot
 # do this with pytest 9: the group suffix it writes into `item._nodeid` is ignored there.)
-SHARED_SESSION_DIRS = {"pipelines", "metrics", "data"}
+SHARED_SESSION_DIRS = {"pipelines", "metrics", "data", "cluster"}
 
 
 def xdist_group_of(nodeid: str) -> str:

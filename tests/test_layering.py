@@ -4,7 +4,7 @@ Layers, bottom first (a part may import from the layers below it only, never fro
 layer's other parts or from above; inside one part anything goes):
 
     0  files, paper, codeset      writing files; the paper's tables and layouts; import walking
-    1  config                     params.yaml, typed and validated
+    1  config, storage            params.yaml, typed and validated; the storage root by URI
     2  models, data, losses, spectra
     3  ema, parallel, regularizers, metrics
     4  tracking, report           MLflow; tables, claims and figures from the stages' files
@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("biggan", "stages", "pipelines")
 LAYERS = [
     {"biggan.files", "biggan.paper", "biggan.codeset"},
-    {"biggan.config"},
+    {"biggan.config", "biggan.storage"},
     {"biggan.models", "biggan.data", "biggan.losses", "biggan.spectra"},
     {"biggan.ema", "biggan.parallel", "biggan.regularizers", "biggan.metrics"},
     {"biggan.tracking", "biggan.report"},

@@ -58,6 +58,7 @@ class Handling:
 HANDLING = [
     Handling(r"make repro", "run", "on the tiny params file"),
     Handling(r"make test", "dry", "`make -n test`: the suite would run itself"),
+    Handling(r"make rehearse-cluster", "dry", "`make -n`: the suite runs tests/cluster itself"),
     Handling(r"\.venv/bin/dvc (status|metrics show|plots show|exp show)( [^;&|]*)?", "run"),
     Handling(r"\.venv/bin/dvc repro( [^;&|]*)?", "repro", "after a preset: `dvc status` (see above)"),
     Handling(r"cp configs/[\w.-]+\.yaml params\.yaml", "preset", "params.yaml restored after the block"),

@@ -19,6 +19,7 @@ from biggan.config.base import ConfigError, Strict, deep_merge, describe
 from biggan.config.data import DatasetConfig, DigitsSource, ImageNetSource, ManifestSource
 from biggan.config.evaluation import EvalConfig, SweepConfig
 from biggan.config.model import ModelConfig
+from biggan.config.storage import StorageConfig
 from biggan.config.tracking import TrackingConfig
 from biggan.config.train import TrainConfig
 from biggan.config.yamlfile import DuplicateKeyError, load_yaml
@@ -79,6 +80,7 @@ class Params(Strict):
     eval: EvalConfig = EvalConfig()
     sweep: SweepConfig = SweepConfig()
     tracking: TrackingConfig = TrackingConfig()
+    storage: StorageConfig = StorageConfig()
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     variants: dict[str, Variant] = {}
     # section 4 of the paper in miniature: trained and monitored like the variants, not swept

@@ -75,6 +75,9 @@ class RuntimeConfig(Strict):
     cudnn_benchmark: bool = True         # CUDA only: cuDNN picks the fastest conv algorithms
     ddp_backend: Literal["auto", "nccl", "gloo"] = "auto"   # auto: nccl with GPUs, else gloo (Ray's choice)
     ddp_timeout_s: PositiveInt = 1800    # collective timeout (Ray TorchConfig.timeout_s; its default)
+    # where a run's workers go (Ray ScalingConfig.placement_strategy): PACK fills a node first;
+    # STRICT_SPREAD one worker per node (a run waits until that many nodes are free)
+    placement: Literal["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"] = "PACK"
 
 
 class TrainConfig(Strict):

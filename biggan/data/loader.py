@@ -48,6 +48,8 @@ from torch.utils.data import DataLoader, get_worker_info
 from webdataset.autodecode import DecodingError
 from webdataset.tariterators import base_plus_ext, group_by_keys, tar_file_expander, url_opener
 
+from biggan import storage
+
 __all__ = ["CorruptShardError", "iter_split", "make_train_stream", "read_index"]
 
 INDEX = "index.json"
@@ -58,12 +60,17 @@ class CorruptShardError(RuntimeError):
 
 
 def read_index(shard_dir: str | Path) -> dict:
-    path = Path(shard_dir) / INDEX
-    if not path.is_file():
+    """index.json of a shard folder: a path, or a storage URL (s3://...; biggan.storage)."""
+    path = storage.join(str(shard_dir), INDEX) if storage.is_url(shard_dir) else Path(shard_dir) / INDEX
+    try:
+        text = storage.read_bytes(path) if storage.is_url(shard_dir) else path.read_text()
+    except (FileNotFoundError, IsADirectoryError):
+        text = None
+    if text is None:
         raise FileNotFoundError(f"{shard_dir} is not a finished shard directory (no {INDEX}); "
                                 f"run `python -m stages.shard --dataset NAME --split SPLIT` first")
     try:
-        index = json.loads(path.read_text())
+        index = json.loads(text)
     except ValueError as e:
         raise ValueError(f"{path}: not valid JSON ({e})") from None
     if not isinstance(index, dict) or "shards" not in index:
@@ -74,10 +81,13 @@ def read_index(shard_dir: str | Path) -> dict:
 def checked_shards(shard_dir: str | Path, index: dict, skip_corrupt: bool = False) -> dict[str, int]:
     """{shard path: sample count} of the shards that exist with index.json's byte size."""
     out = {}
+    remote = storage.is_url(shard_dir)
+    if remote:
+        storage.register_webdataset()
     for s in index["shards"]:
-        path = str(Path(shard_dir) / s["name"])
+        path = storage.join(str(shard_dir), s["name"]) if remote else str(Path(shard_dir) / s["name"])
         try:
-            size = Path(path).stat().st_size
+            size = storage.size(path) if remote else Path(path).stat().st_size
             problem = None if size == s["bytes"] else f"{size} bytes, index.json records {s['bytes']}"
         except OSError as e:
             problem = f"listed in index.json but unreadable ({e.strerror or e})"

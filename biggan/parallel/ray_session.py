@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+
+from biggan.storage import CREDENTIAL_VARS
 
 
 # Start-up and shutdown cost of a short run (measured here: ~2-4 s less per fit): no metrics
@@ -46,8 +49,9 @@ def ensure_ray() -> str:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     address = os.environ.get("RAY_ADDRESS")
     if address:
+        code = None if os.environ.get(SINGLE_NODE) else code_folder()    # ships the code unless one machine
         try:
-            ray.init(address=address, runtime_env={"env_vars": {k: os.environ[k] for k in RAY_TRAIN_TUNING}})
+            ray.init(address=address, runtime_env=runtime_env(code))
         except Exception as e:
             hint = ""
             if "auth" in repr(e).lower():
@@ -55,6 +59,10 @@ def ensure_ray() -> str:
                         "the cluster's token available (~/.ray/auth_token, RAY_AUTH_TOKEN_PATH or "
                         "RAY_AUTH_TOKEN), or use RAY_ADDRESS=auto on the head node.")
             raise RayConnectionError(f"cannot join the Ray cluster at RAY_ADDRESS={address!r}: {e}.{hint}") from e
+        finally:
+            if code is not None:                 # uploaded by ray.init
+                import shutil
+                shutil.rmtree(code, ignore_errors=True)
         _connected_here = True
         return "joined"
     # "local": a new instance even where a killed head left <ray tmp>/ray_current_cluster behind,
@@ -63,6 +71,57 @@ def ensure_ray() -> str:
     _connected_here = True
     private_token()
     return "local"
+
+
+# what a worker on another node needs from this process's environment: the object store's
+# endpoint and keys (biggan.storage) and a tracking server's credentials
+FORWARDED = (*CREDENTIAL_VARS, "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN",
+             "MLFLOW_TRACKING_INSECURE_TLS", "MLFLOW_TRACKING_SERVER_CERT_PATH")
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """The FORWARDED variables of the launching environment, carried to a worker inside its job's
+    arguments and set there with `apply()`. Not through the runtime env's env_vars: Ray's runtime-env
+    agent writes those in plain text to runtime_env_agent.log on every node. The repr names the
+    variables only, so no log or traceback shows a value."""
+
+    values: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def from_env(cls) -> "Credentials":
+        return cls(tuple((k, os.environ[k]) for k in FORWARDED if os.environ.get(k)))
+
+    def apply(self) -> None:
+        os.environ.update(dict(self.values))
+
+    def __repr__(self) -> str:
+        return f"Credentials({', '.join(k for k, _ in self.values)})"
+
+
+def runtime_env(code: Path | None = None) -> dict:
+    """The job's runtime env on a joined cluster: Ray Train's settings and, when `code` is given, that
+    folder as the job's working_dir: Ray zips and uploads it once per job and every worker runs in
+    its copy, so a node needs only the locked environment, no checkout. (A working_dir, not
+    py_modules: without one, Ray puts the driver's current directory on every worker's sys.path,
+    and a checkout found there on a node would shadow the shipped code.) Credentials travel with
+    each job instead (`Credentials`)."""
+    out: dict = {"env_vars": {k: os.environ[k] for k in RAY_TRAIN_TUNING}}
+    if code is not None:
+        out["working_dir"] = str(code)
+    return out
+
+
+def code_folder() -> Path:
+    """A temporary folder holding a copy of the `biggan` package (what workers import), no caches."""
+    import shutil
+    import tempfile
+
+    import biggan
+
+    folder = Path(tempfile.mkdtemp(prefix="biggan-code-"))
+    shutil.copytree(Path(biggan.__file__).parent, folder / "biggan", ignore=shutil.ignore_patterns("__pycache__"))
+    return folder
 
 
 def release_ray() -> None:
@@ -87,6 +146,18 @@ def private_token() -> Path | None:
 
 
 def cluster_cpus() -> float:
+    return float(cluster_resources().get("CPU", 1.0))
+
+
+def largest_node_cpus() -> float:
+    """CPUs of the joined cluster's largest alive node: more cannot go to one worker."""
     import ray
 
-    return float(ray.cluster_resources().get("CPU", 1.0))
+    return max((float(n["Resources"].get("CPU", 0)) for n in ray.nodes() if n.get("Alive")), default=1.0)
+
+
+def cluster_resources() -> dict[str, float]:
+    """The joined cluster's total resources ({"CPU": 16.0, "GPU": 2.0, ...})."""
+    import ray
+
+    return {k: float(v) for k, v in ray.cluster_resources().items()}

@@ -22,12 +22,8 @@ the best FID, at the truncation whose IS matches the IS of the real validation d
 the truncation with the highest IS: `summarize`.
 
 The sweep stage's work (`run_all`, documented in stages/sweep.py): one `SweepJob` per (variant,
-seed) model, largest models first, run where the hardware is (`executor`):
-  * pool -- a pool of spawned processes on this machine (with CUDA: one per GPU);
-  * ray  -- one Ray task per model on the cluster (RAY_ADDRESS, joined as the train stage joins
-    it), with one GPU each when the cluster has GPUs. The inputs (params, models, reference
-    statistics) must be at the same paths on every node;
-  * auto -- ray when a Ray cluster is configured and has GPUs or more than one node, else pool.
+seed) model, largest models first, run in a process pool on this machine or as Ray tasks on a
+cluster (biggan.sampling.executors; a Ray task gets its inputs as URLs on params' storage.root).
 Each job returns its rows and summary; this process writes the files and logs them to the
 model's MLflow run (biggan.tracking.sweep_log), so every output lands where the stage runs.
 """
@@ -36,11 +32,10 @@ from __future__ import annotations
 import copy
 import json
 import math
-import os
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -52,6 +47,8 @@ from biggan.ema import standing_stats
 from biggan.sampling.truncation import truncated_normal
 
 if TYPE_CHECKING:
+    from biggan.config.evaluation import EvalConfig
+    from biggan.config.params import RunSpec
     from biggan.metrics.scorer import Scorer
 
 METRIC_KEYS = ("is_mean", "is_std", "fid", "fid_imag", "precision", "recall", "n")
@@ -225,21 +222,22 @@ def timings(rows: Sequence[dict]) -> list[dict]:
 
 # ---- the sweep stage's work: one job per (variant, seed) model, run in a pool or on Ray ----------
 
-EXECUTORS = ("auto", "pool", "ray")
-
-
 class SweepError(Exception):
     """A sweep that cannot run; the message names the file or value and what to do."""
 
 
 @dataclass(frozen=True)
 class SweepJob:
-    """The sweep of <models>/<variant>/s<seed>, scored against <refstats>/<dataset>."""
-    params: str
+    """The sweep of <models>/<variant>/s<seed>, scored against <refstats>/<dataset>. A Ray task's
+    job names its inputs by URL on the storage root (biggan.sampling.executors.for_cluster):
+    `params`, `model_dir` and `eval`'s files, fetched to the task's node before they are read."""
+    params: str                         # params file: a path, or a URL on the storage root
     variant: str
     seed: int
-    models: str = "models"
-    refstats: str | None = None         # default: params eval.refstats_dir
+    models: str | None = "models"       # None when model_dir names the model folder
+    refstats: str | None = None         # default: params eval.refstats_dir (or eval's, when given)
+    model_dir: str | None = None        # the model folder (path or URL); default <models>/<variant>/s<seed>
+    eval: "EvalConfig | None" = None    # replaces params' eval section (its files' copies on the store)
     device: str = "auto"
     threads: int | None = 1             # torch intra-op threads (1: fastest for small models on a busy box)
     progress: bool = False
@@ -276,10 +274,40 @@ def read_valid_is(metrics_path: Path) -> float | None:
     return None if v is None else float(v)
 
 
+def job_inputs(job: SweepJob) -> tuple["RunSpec", "EvalConfig", Path, Path]:
+    """-> (run spec, eval config, model folder, reference statistics folder), each file fetched to
+    this node first when the job names it by URL (biggan.storage.local_copy, cached per content)."""
+    from biggan import storage
+    from biggan.config import load_params
+    from biggan.metrics import staged
+
+    spec = load_params(storage.local_copy(job.params)).run(job.variant, job.seed)
+    cfg = spec.eval
+    if job.eval is not None:
+        cfg = staged.local(job.eval, spec.dataset_name)
+    model_dir = storage.local_copy(job.model_dir) if job.model_dir else Path(job.models) / job.variant / f"s{job.seed}"
+    return spec, cfg, model_dir, Path(job.refstats or cfg.refstats_dir) / spec.dataset_name
+
+
+def check_inputs(job: SweepJob, dataset: str, model_dir: Path, ref_dir: Path) -> None:
+    """Raise FileNotFoundError naming the first missing reference statistics or model file and the
+    stage that writes it (checked on this machine before a Ray task's inputs are copied, too)."""
+    from biggan.metrics.refstats import METRICS_FILE, STATS_FILE
+    from biggan.sampling.load import MODEL_FILE, WEIGHTS_FILE, ModelNotFound, train_stage_hint
+
+    for f in (ref_dir / STATS_FILE, ref_dir / METRICS_FILE):
+        if not f.is_file():
+            raise FileNotFoundError(f"reference statistics not found: {f}; it is written by the ref_stats stage: "
+                                    f"`python -m stages.ref_stats --params {job.params} --dataset "
+                                    f"{dataset}` (or `dvc repro`)")
+    for f, what in ((model_dir / WEIGHTS_FILE, "generator weights"), (model_dir / MODEL_FILE, "model description")):
+        if not f.is_file():      # load_model_dir's message
+            raise ModelNotFound(f"{what} not found: {f}; {train_stage_hint(job.variant, job.seed)}")
+
+
 def sweep_model(job: SweepJob) -> dict:
     """One model's sweep -> {variant, seed, rows (CSV rows), summary (the stage's JSON),
     mlflow_run_id, tracking_uri}. Raises SweepError / FileNotFoundError naming the input."""
-    from biggan.config import load_params
     from biggan.metrics.device import resolve_device
     from biggan.metrics.refstats import METRICS_FILE, STATS_FILE
     from biggan.metrics.scorer import Scorer
@@ -289,15 +317,9 @@ def sweep_model(job: SweepJob) -> dict:
     if job.threads:
         torch.set_num_threads(job.threads)
     device = resolve_device(job.device)
-    spec = load_params(job.params).run(job.variant, job.seed)
-    cfg, scfg = spec.eval, spec.sweep
-    model_dir = Path(job.models) / job.variant / f"s{job.seed}"
-    ref_dir = Path(job.refstats or cfg.refstats_dir) / spec.dataset_name
-    for f in (ref_dir / STATS_FILE, ref_dir / METRICS_FILE):
-        if not f.is_file():
-            raise FileNotFoundError(f"reference statistics not found: {f}; it is written by the ref_stats stage: "
-                                    f"`python -m stages.ref_stats --params {job.params} --dataset "
-                                    f"{spec.dataset_name}` (or `dvc repro`)")
+    spec, cfg, model_dir, ref_dir = job_inputs(job)
+    scfg = spec.sweep
+    check_inputs(job, spec.dataset_name, model_dir, ref_dir)
     try:
         G, doc = load_model_dir(model_dir, device, hint=train_stage_hint(job.variant, job.seed))
     except (ValueError, RuntimeError) as e:   # bad model.json, or weights of another architecture
@@ -325,78 +347,17 @@ def sweep_model(job: SweepJob) -> dict:
             "mlflow_run_id": doc.get("mlflow_run_id"), "tracking_uri": spec.tracking.uri}
 
 
-def run_job(job: SweepJob) -> dict:
-    """sweep_model, with a bad input returned as {"error": message} (a pool or Ray task's result)."""
+def run_job(job: SweepJob, credentials=None) -> dict:
+    """sweep_model, with a bad input returned as {"error": message} (a pool or Ray task's result).
+    `credentials`: a Ray task's store keys (biggan.parallel.ray_session.Credentials)."""
     from biggan.config import ConfigError
 
+    if credentials is not None:
+        credentials.apply()
     try:
         return sweep_model(job)
     except (KeyError, ConfigError, FileNotFoundError, SweepError) as e:
         return {"error": str(e.args[0] if isinstance(e, KeyError) else e)}
-
-
-def _ray_connected() -> bool:
-    return "ray" in sys.modules and sys.modules["ray"].is_initialized()
-
-
-def choose_executor(executor: str, device: str) -> tuple[str, bool]:
-    """-> ("pool" | "ray", one GPU per Ray task). Joins the configured Ray cluster (as the train
-    stage does) to see its GPUs and nodes, and leaves it again when the pool is chosen; under
-    `make repro`'s private head (RAY_SINGLE_NODE=1) the pool is chosen without joining."""
-    if executor not in EXECUTORS:
-        raise ValueError(f"executor {executor!r}; allowed: {list(EXECUTORS)}")
-    from biggan.parallel.ray_session import SINGLE_NODE
-
-    if executor == "pool" or (executor == "auto" and (os.environ.get(SINGLE_NODE) == "1" or
-                                                      not (os.environ.get("RAY_ADDRESS") or _ray_connected()))):
-        return "pool", False
-    import ray
-
-    from biggan.parallel.ray_session import RayConnectionError, ensure_ray, release_ray
-
-    try:
-        ensure_ray()
-    except RayConnectionError as e:
-        raise SweepError(str(e)) from None
-    gpus = ray.cluster_resources().get("GPU", 0) > 0 and device != "cpu"
-    nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
-    if executor == "ray" or gpus or nodes > 1:
-        return "ray", gpus
-    release_ray()
-    return "pool", False
-
-
-def pool_results(jobs: list[SweepJob], parallel: int | None) -> Iterator[tuple[SweepJob, dict]]:
-    """(job, result) as each finishes: in this process for one at a time, else in spawned processes
-    (at most `parallel`; default the cores, or with CUDA one per GPU, each job on the next GPU)."""
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    from multiprocessing import get_context
-
-    from biggan.metrics.device import resolve_device
-
-    gpus = torch.cuda.device_count() if jobs and resolve_device(jobs[0].device) == "cuda" else 0
-    if gpus:
-        jobs = [replace(j, device=f"cuda:{i % gpus}") for i, j in enumerate(jobs)]
-    parallel = max(1, min(len(jobs), parallel or gpus or os.cpu_count() or 1))
-    if parallel == 1:
-        yield from ((j, run_job(j)) for j in jobs)
-        return
-    with ProcessPoolExecutor(parallel, mp_context=get_context("spawn")) as pool:
-        futures = {pool.submit(run_job, j): j for j in jobs}
-        for f in as_completed(futures):
-            yield futures[f], f.result()
-
-
-def ray_results(jobs: list[SweepJob], gpus: bool) -> Iterator[tuple[SweepJob, dict]]:
-    """(job, result) as each Ray task finishes; a task holds one GPU when `gpus`, else its threads' CPUs."""
-    import ray
-
-    task = ray.remote(run_job)
-    pending = {task.options(num_cpus=1 if gpus else (j.threads or 1), num_gpus=1 if gpus else 0).remote(j): j
-               for j in jobs}
-    while pending:
-        done, _ = ray.wait(list(pending), num_returns=1)
-        yield pending.pop(done[0]), ray.get(done[0])
 
 
 def write_sweep(out: Path, result: dict) -> tuple[Path, Path]:
@@ -430,11 +391,13 @@ def run_all(params_path: str, variants: Sequence[str] | None, seeds: Sequence[in
     -> 0, or 2 for bad params, an unknown variant or a job's bad input (named on stderr; the
     other jobs still run)."""
     from biggan.config import ConfigError
+    from biggan.sampling.executors import choose_executor, cluster_store, pool_results, ray_results
     from biggan.tracking.sweep_log import log_sweep_to_run
 
     try:
         jobs = plan(params_path, variants, seeds, **job)
         kind, gpus = choose_executor(executor, jobs[0].device if jobs else "cpu")
+        store = cluster_store(params_path) if kind == "ray" else None
     except (KeyError, ConfigError, SweepError) as e:
         print(f"error: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr)
         return 2
@@ -445,7 +408,7 @@ def run_all(params_path: str, variants: Sequence[str] | None, seeds: Sequence[in
                                             if kind == "ray" else "in a process pool on this machine"))
     failed, summaries = set(), {}
     try:
-        for job, result in (ray_results(jobs, gpus) if kind == "ray" else pool_results(jobs, parallel)):
+        for job, result in (ray_results(jobs, gpus, store) if kind == "ray" else pool_results(jobs, parallel)):
             if "error" in result:
                 print(f"error: {result['error']}", file=sys.stderr)
                 failed.add(job.variant)

@@ -2,8 +2,9 @@
 
 `ShardStream` is the training data (a dataset's shards through biggan.data.loader), `EvalScorer`
 the IS/FID scorer (the feature_net and ref_stats stages' outputs) and `build_scorer` puts that
-scorer on the worker's device, shared over the ranks. Their paths are absolute: Ray pickles
-them into every worker.
+scorer on the worker's device, shared over the ranks. Their paths are absolute, or URLs of the
+storage root (`on_store`) when the workers may run on other nodes: Ray pickles them into every
+worker.
 """
 from __future__ import annotations
 
@@ -65,6 +66,14 @@ class ShardStream:
             raise bad_shards(e, self.shard_dir, self.dataset) from None
         return self._named(stream)
 
+    def on_store(self, root: str) -> "ShardStream":
+        """The same shards read by URL from their copy under the storage root (biggan.storage)."""
+        from dataclasses import replace
+
+        from biggan import storage
+
+        return replace(self, shard_dir=storage.put_input(self.shard_dir, root))
+
     def _named(self, stream: Iterator[Batch]) -> Iterator[Batch]:
         """A shard found corrupt while reading it (cut short inside, undecodable) as an InputError."""
         from biggan.data.loader import CorruptShardError
@@ -95,6 +104,18 @@ class EvalScorer:
             "digits_net": cfg.digits_net.model_copy(update={"out_dir": ab(cfg.digits_net.out_dir)})})
         return cls(cfg, dataset)
 
+    def on_store(self, root: str) -> "EvalScorer":
+        """This scorer reading its inputs from their copies under the storage root, by URL."""
+        from biggan.metrics import staged
+
+        return EvalScorer(staged.on_store(self.eval, self.dataset, root), self.dataset)
+
+    def local(self) -> "EvalScorer":
+        """On a worker: the store's copies fetched to this node's disk, once per content."""
+        from biggan.metrics import staged
+
+        return EvalScorer(staged.local(self.eval, self.dataset), self.dataset)
+
     def inputs(self) -> list[Path]:
         from biggan.metrics.feature_net import digits_weights_path
         from biggan.metrics.refstats import reference_stats_path
@@ -115,11 +136,12 @@ class EvalScorer:
         from biggan.metrics.refstats import reference_stats_path
         from biggan.train.errors import InputError
 
-        bad = self.missing()           # a worker on a node without them, or removed since the stage checked
+        here = self.local()
+        bad = here.missing()           # a worker on a node without them, or removed since the stage checked
         if bad is not None:
             raise bad
-        ref = reference_stats_path(self.eval, self.dataset)
+        ref = reference_stats_path(here.eval, self.dataset)
         try:
-            return MetricsScorer.from_config(self.eval, ref, device)
+            return MetricsScorer.from_config(here.eval, ref, device)
         except ValueError as e:        # statistics of another feature network
             raise InputError(f"{ref}: {e}", f"`dvc repro -f ref_stats@{self.dataset}`", str(ref)) from None

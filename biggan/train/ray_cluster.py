@@ -34,9 +34,10 @@ def _ray_bin() -> str:
     return str(here) if here.exists() else (shutil.which("ray") or "ray")
 
 
-def start(num_cpus: int, env: dict[str, str], timeout: float = 180) -> tuple[subprocess.Popen, str]:
-    """`ray start --head --block` in a session of its own; -> (its process, the node's address)
-    once it is up. The command gets that address, not "auto": another Ray node on the machine
+def start(num_cpus: int, env: dict[str, str], timeout: float = 180,
+          extra_args: list[str] = ()) -> tuple[subprocess.Popen, str]:
+    """`ray start --head --block [extra_args]` in a session of its own; -> (its process, the node's
+    address) once it is up. The command gets that address, not "auto": another Ray node on the machine
     (a test session's, a user's) must not be the one it joins."""
     from biggan.parallel.ray_session import private_token
 
@@ -44,7 +45,7 @@ def start(num_cpus: int, env: dict[str, str], timeout: float = 180) -> tuple[sub
         subprocess.run([_ray_bin(), "get-auth-token", "--generate"], env=env, capture_output=True, check=True)
         private_token()
     cmd = [_ray_bin(), "start", "--head", "--block", f"--num-cpus={num_cpus}", "--include-dashboard=false",
-           "--disable-usage-stats", "--port=0"]
+           "--disable-usage-stats", "--port=0", *extra_args]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
     lines: list[str] = []

@@ -38,8 +38,9 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from biggan import storage
 from biggan.config.train import RuntimeConfig
-from biggan.parallel.ray_session import cluster_cpus, ensure_ray
+from biggan.parallel.ray_session import Credentials, cluster_cpus, cluster_resources, ensure_ray, largest_node_cpus
 from biggan.train.checkpoint import read_state, write_state
 from biggan.train.errors import InputError
 from biggan.train.job import TrainJob
@@ -47,14 +48,25 @@ from biggan.train.loop import run_loop
 
 
 def cpus_per_worker(job: TrainJob, joined: bool, share: int = 1) -> float:
-    """train.cpus_per_worker, else the cluster's (or this machine's) CPUs split over the workers
-    of `share` runs launched together (3 seeds x 1 worker on 2 cores: 2/3 CPU each, so all three
+    """train.cpus_per_worker, else on GPUs a GPU's whole share of the cluster's CPUs (16 CPUs and
+    2 GPUs: 8 per worker), else the cluster's (or this machine's) CPUs split over the workers of
+    `share` runs launched together (3 seeds x 1 worker on 2 cores: 2/3 CPU each, so all three
     run at once and no core idles while the last one trains alone)."""
     cfg = job.train
     if cfg.cpus_per_worker:
         return cfg.cpus_per_worker
+    if cfg.use_gpu:
+        import torch
+
+        res = cluster_resources() if joined else {"CPU": float(os.cpu_count() or 1),
+                                                  "GPU": float(torch.cuda.device_count())}
+        share_of_gpu = max(1, int(res.get("CPU", 1) // max(1.0, res.get("GPU", 1))))
+        return float(min(share_of_gpu, int(largest_node_cpus())) if joined else share_of_gpu)
     total = cluster_cpus() if joined else float(os.cpu_count() or 1)
-    return math.floor(total / (cfg.num_workers * share) * 1e4) / 1e4    # down: 3 x 0.6667 > 2 CPUs
+    per_worker = total / (cfg.num_workers * share)
+    if joined:                                  # a worker's CPUs must fit on one node
+        per_worker = min(per_worker, largest_node_cpus())
+    return math.floor(per_worker * 1e4) / 1e4    # down: 3 x 0.6667 > 2 CPUs
 
 
 class RayEnv:
@@ -118,12 +130,42 @@ def _lean(trainer_cls):
 STARTS = "worker_starts.log"      # in the run's folder: one line per start of its worker group
 
 
+def record_start(where: str) -> None:
+    """One line per worker per start of a run's worker group: its rank, its Ray node and where its
+    `biggan` was imported from (the job's shipped copy on a joined cluster). Appended to a local
+    log, or one object each under the store's <run>/worker_starts/ (an object store cannot append)."""
+    import ray
+    import ray.train
+
+    import biggan
+
+    ctx = ray.train.get_context()
+    line = (f"{time.strftime('%Y-%m-%dT%H:%M:%S')} rank {ctx.get_world_rank()} of {ctx.get_world_size()} "
+            f"pid {os.getpid()} node {ray.get_runtime_context().get_node_id()} code {Path(biggan.__file__).parent}\n")
+    if storage.is_url(where):
+        storage.write_bytes(storage.join(where, f"{time.time_ns()}-{os.getpid()}"), line.encode())
+    else:
+        with open(where, "a") as f:
+            f.write(line)
+
+
+def starts(where: str) -> list[str]:
+    """The lines record_start wrote."""
+    if not storage.is_url(where):
+        return Path(where).read_text().splitlines() if Path(where).is_file() else []
+    from pyarrow.fs import FileSelector
+
+    fs, path = storage.filesystem(where)
+    infos = fs.get_file_info(FileSelector(path, allow_not_found=True))
+    return [storage.read_bytes(f"s3://{i.path}").decode().strip() for i in sorted(infos, key=lambda i: i.path)]
+
+
 def worker_main(config: dict) -> dict:
     """The Ray Train worker function."""
+    config["credentials"].apply()
     env = RayEnv()
-    if env.rank == 0 and config.get("starts"):
-        with open(config["starts"], "a") as f:
-            f.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} pid {os.getpid()} world_size {env.world_size}\n")
+    if config.get("starts"):
+        record_start(config["starts"])
     try:
         return run_loop(config["job"], env)
     except InputError as e:
@@ -157,10 +199,18 @@ def torch_config(runtime: RuntimeConfig):
                        timeout_s=runtime.ddp_timeout_s)
 
 
-def fit(job: TrainJob, storage: Path, run_name: str, share: int = 1) -> tuple[dict, dict]:
+def loop_config(job: TrainJob, starts_at: str) -> dict:
+    """What every worker receives (pickled by Ray): the job, where to record its starts, and the
+    launching environment's store and tracking credentials (set in the worker's environment)."""
+    return {"job": job, "starts": starts_at, "credentials": Credentials.from_env()}
+
+
+def fit(job: TrainJob, local: Path, run_name: str, share: int = 1, store: str | None = None) -> tuple[dict, dict]:
     """Run (or resume) the job on Ray; -> (final checkpoint state, rank 0's loop summary).
-    `share`: how many runs the caller launches at once on this cluster. Raises the InputError
-    a worker met (no restart), else Ray's TrainingFailedError once max_failures is spent."""
+    Checkpoints go to <store>/checkpoints/train/<run_name> (an object store or shared filesystem
+    every node reaches), else to <local>/<run_name> on this machine. `share`: how many runs the
+    caller launches at once on this cluster. Raises the InputError a worker met (no restart),
+    else Ray's TrainingFailedError once max_failures is spent."""
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig, TrainingFailedError
     from ray.train.torch import TorchTrainer
 
@@ -172,14 +222,23 @@ def fit(job: TrainJob, storage: Path, run_name: str, share: int = 1) -> tuple[di
     if job.threads is None:
         job = replace(job, threads=cfg.worker_threads(cpus))
     resources = {"CPU": cpus, **({"GPU": 1} if cfg.use_gpu else {})}
-    (storage / run_name).mkdir(parents=True, exist_ok=True)
+    filesystem = None
+    if store:
+        checkpoints = storage.join(store, storage.CHECKPOINTS)
+        starts_at = storage.join(checkpoints, run_name, "worker_starts")
+        if storage.is_url(store):            # the driver's client, keys included, pickled to the controller
+            filesystem, checkpoints = storage.filesystem(checkpoints)       # and workers: never logged
+    else:
+        checkpoints = str(local)
+        (local / run_name).mkdir(parents=True, exist_ok=True)
+        starts_at = str(local / run_name / STARTS)
     trainer = _input_errors_raise(_lean(TorchTrainer))(
         worker_main,
-        train_loop_config={"job": job, "starts": str(storage / run_name / STARTS)},
+        train_loop_config=loop_config(job, starts_at),
         scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
-                                     resources_per_worker=resources),
+                                     resources_per_worker=resources, placement_strategy=cfg.runtime.placement),
         torch_config=torch_config(cfg.runtime),
-        run_config=RunConfig(name=run_name, storage_path=str(storage),
+        run_config=RunConfig(name=run_name, storage_path=checkpoints, storage_filesystem=filesystem,
                              failure_config=FailureConfig(max_failures=cfg.max_failures),
                              checkpoint_config=CheckpointConfig(num_to_keep=cfg.checkpoint_keep)),
     )
@@ -194,7 +253,7 @@ def fit(job: TrainJob, storage: Path, run_name: str, share: int = 1) -> tuple[di
         raise result.error
     summary = result.return_value or {}
     if result.checkpoint is None:
-        raise RuntimeError(f"Ray run {run_name} finished without a checkpoint in {storage / run_name}")
+        raise RuntimeError(f"Ray run {run_name} finished without a checkpoint in {checkpoints}/{run_name}")
     with result.checkpoint.as_directory() as d:
         state = read_state(d)
     if state["iteration"] != summary.get("iteration", state["iteration"]) or not state["finished"]:

@@ -7,11 +7,11 @@ configuration, code and inputs is handed out again instead of being trained agai
 
 The run's name already holds its configuration's hash. The fingerprint adds what the name does
 not: the train stage's code (the project files stages/train.py imports, found by biggan.codeset;
-dvc.yaml's train deps are checked against the same set), the torch version, and the size and
-modification time of every input file (training shards, feature net, reference statistics;
-rewritten files count as changed). Any difference, an older marker without a fingerprint, or a
-tracked run that the MLflow store no longer holds as finished, and the run is wiped and trained
-afresh.
+dvc.yaml's train deps are checked against the same set), the torch version, and the content
+(md5) of every input file (training shards, feature net, reference statistics), named relative
+to the repository, not by absolute path or modification time. Any difference, an older marker
+without a fingerprint, or a tracked run that the MLflow store no longer holds as finished, and
+the run is wiped and trained afresh.
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from biggan import codeset
+from biggan import codeset, storage
 from biggan.files import write_json, write_torch
 
 DONE = "DONE"
@@ -50,15 +50,17 @@ def input_files(data, scorer) -> list[Path]:
     return sorted(files)
 
 
-def fingerprint(inputs: list[Path]) -> str:
+def fingerprint(inputs: list[Path], root: Path | None = None) -> str:
+    """The code digest and every input's content (md5, as DVC keys its cache), each input named
+    relative to `root`: another clone at another path, or files rewritten with the same bytes,
+    give the same fingerprint."""
     h = hashlib.sha256(_code_digest().encode())
     for p in inputs:
+        name = p.relative_to(root) if root is not None and p.is_relative_to(root) else p
         try:
-            st = p.stat()
+            h.update(f"{name}\0{storage.content_md5(p)}\n".encode())
         except FileNotFoundError:               # the run's worker reports it, naming the fix
-            h.update(f"{p}\0missing\n".encode())
-            continue
-        h.update(f"{p}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+            h.update(f"{name}\0missing\n".encode())
     return h.hexdigest()[:16]
 
 

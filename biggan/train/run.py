@@ -95,9 +95,11 @@ def default_scorer(spec: RunSpec, root: Path) -> EvalScorer | None:
 def train(spec: RunSpec, *, root: str | Path = ".", storage: str | Path | None = None,
           data: DataFactory | None = None, scorer: Callable[[], Scorer] | None | str = "default",
           tracking: bool = True, stage: str | None = None, log: Callable[[str], None] = print,
-          share: int = 1) -> TrainOutcome:
+          share: int = 1, store: str | None = None) -> TrainOutcome:
     """Train (or resume) one (variant, seed); see the module docstring. `share`: runs launched
-    together with this one on the same Ray instance (they split its CPUs)."""
+    together with this one on the same Ray instance (they split its CPUs). `store`: the storage
+    root (biggan.storage) the workers read their inputs from and Ray Train keeps checkpoints
+    in, None for this machine's folders."""
     from biggan.tracking import mlflow_run as mr
     from biggan.tracking.training import finish_training_run, open_training_run
 
@@ -112,7 +114,7 @@ def train(spec: RunSpec, *, root: str | Path = ".", storage: str | Path | None =
         mr.check_reachable(uri)
     name = run_name(spec)
     run_dir = Path(storage or root / "checkpoints" / "train").resolve() / name
-    fingerprint = reuse.fingerprint(reuse.input_files(data, scorer))
+    fingerprint = reuse.fingerprint(reuse.input_files(data, scorer), root)
     if (run_dir / reuse.DONE).exists():
         kept = reuse.load(run_dir, fingerprint, uri)
         if kept is not None:
@@ -123,6 +125,9 @@ def train(spec: RunSpec, *, root: str | Path = ".", storage: str | Path | None =
                                 kept["mlflow_run_id"], kept["timing"])
         log(f"{name}: completed before with other code or inputs; starting afresh")
         shutil.rmtree(run_dir)
+        if store:
+            from biggan import storage
+            storage.delete_dir(storage.join(store, storage.CHECKPOINTS, name))
     run_dir.mkdir(parents=True, exist_ok=True)
 
     with ThreadPoolExecutor(1) as pool:           # MLflow's import and run set-up overlap Ray's start
@@ -133,13 +138,12 @@ def train(spec: RunSpec, *, root: str | Path = ".", storage: str | Path | None =
             from biggan.parallel.ray_session import ensure_ray
             ensure_ray()
         run_id = opening.result() if opening else None
-    job = TrainJob(spec.variant, spec.seed, spec.model, cfg, data, scorer, spec.eval.batch_size,
-                   Tracking(uri, run_id) if run_id else None, cfg.threads_per_worker)
+    job = worker_job(spec, data, scorer, Tracking(uri, run_id) if run_id else None, store)
     t_fit = time.perf_counter()
     try:
         if cfg.launcher == "ray":
             from biggan.train.ray_trainer import fit
-            state, loop_summary = fit(job, run_dir.parent, name, share=share)
+            state, loop_summary = fit(job, run_dir.parent, name, share=share, store=store)
         else:
             state, loop_summary = _fit_local(job, run_dir)
     except BaseException:
@@ -161,10 +165,36 @@ def train(spec: RunSpec, *, root: str | Path = ".", storage: str | Path | None =
     return outcome
 
 
+def worker_job(spec: RunSpec, data: DataFactory, scorer: Callable[[], Scorer] | None, tracking: Tracking | None,
+               store: str | None = None) -> TrainJob:
+    """The job every worker receives. With a storage root its inputs are the store's copies, by URL:
+    no worker reads a path of the launching machine."""
+    if store:
+        data = data.on_store(store) if hasattr(data, "on_store") else data
+        scorer = scorer.on_store(store) if hasattr(scorer, "on_store") else scorer
+    return TrainJob(spec.variant, spec.seed, spec.model, spec.train, data, scorer, spec.eval.batch_size,
+                    tracking, spec.train.threads_per_worker)
+
+
+def check_store(store: str, specs: list[RunSpec], tracking: bool, root: Path) -> None:
+    """A storage root (params `storage.root`) must be usable and the runs' tracking store a server
+    every node reaches: a sqlite file of this machine is not."""
+    from biggan import storage
+    from biggan.tracking.mlflow_run import resolve_uri
+
+    storage.check(store)
+    for uri in {resolve_uri(s.tracking.uri, root) for s in specs} if tracking else ():
+        if uri.startswith(("sqlite:", "file:")) or "://" not in uri:
+            raise storage.StorageError(
+                f"storage.root is {store}, so runs may train on other nodes, but the tracking store {uri} is "
+                f"a file of this machine; set tracking.uri (or MLFLOW_TRACKING_URI) to an MLflow server, "
+                f"e.g. http://mlflow.example:5000, or run with --no-tracking")
+
+
 def train_seeds(specs: list[RunSpec], *, root: str | Path = ".", storage: str | Path | None = None,
                 data: Callable[[RunSpec], DataFactory] | None = None, tracking: bool = True,
                 stage: str | None = None, log: Callable[[str], None] = print,
-                jobs: int | None = None) -> list[TrainOutcome | BaseException]:
+                jobs: int | None = None, store: str | None = None) -> list[TrainOutcome | BaseException]:
     """Train the runs of one stage: concurrent Ray Train runs on one Ray instance (each `fit()`
     from its own driver thread, at most `jobs` at once, the CPUs split between them; the
     others wait for a free slot), or one after the other in-process (`launcher: local`).
@@ -183,9 +213,9 @@ def train_seeds(specs: list[RunSpec], *, root: str | Path = ".", storage: str | 
         raise ValueError(f"the runs of one stage share a launcher; got {sorted(launcher)}")
     slots = 1
     if launcher == {"ray"}:
-        from biggan.parallel.ray_session import cluster_cpus, ensure_ray
+        from biggan.parallel.ray_session import cluster_resources, ensure_ray
         ensure_ray()                             # once, before the threads
-        slots = concurrent_runs(len(specs), cluster_cpus(), jobs)
+        slots = concurrent_runs(specs, cluster_resources(), jobs)
 
     unusable: list[tuple[str, InputError]] = []      # (run, its error), appended from the threads
 
@@ -198,8 +228,8 @@ def train_seeds(specs: list[RunSpec], *, root: str | Path = ".", storage: str | 
                     skipped = NotStarted.because(failed_run, bad)
                     log(f"{spec.run_name}: {skipped}")
                     return skipped
-            return train(spec, root=root, storage=storage, data=spec_data,
-                         tracking=tracking, stage=stage, log=log, share=slots)
+            return train(spec, root=root, storage=storage, data=spec_data, tracking=tracking, stage=stage,
+                         log=log, share=slots, store=store)
         except InputError as e:                  # no retry helps; the runs that read it are left out
             unusable.append((spec.run_name, e))
             log(f"{spec.run_name}: unusable input: {e}")
@@ -228,9 +258,20 @@ def shared_inputs(spec: RunSpec, data: DataFactory, root: str | Path) -> set[str
     return keys
 
 
-def concurrent_runs(runs: int, cpus: float, jobs: int | None = None) -> int:
-    """How many of a stage's runs train at once (see train_seeds)."""
-    return max(1, min(runs, jobs or max(1, int(cpus)) + 1))
+def concurrent_runs(specs: list[RunSpec], resources: dict[str, float], jobs: int | None = None) -> int:
+    """How many of a stage's runs train at once (see train_seeds): on GPUs the cluster's GPUs over
+    a run's GPUs (one per worker), so no run waits half-placed, `jobs` at most; on CPUs `jobs`,
+    else one per CPU plus one."""
+    if any(s.train.use_gpu for s in specs):
+        gpus = int(resources.get("GPU", 0))
+        per_run = max(s.train.num_workers for s in specs if s.train.use_gpu)
+        if gpus < per_run:
+            raise InputError(f"train.use_gpu: a run needs {per_run} GPU(s) (one per worker) but the Ray cluster "
+                             f"has {gpus}", "join a cluster with GPUs (RAY_ADDRESS) or set train.use_gpu: false")
+        fits = min(jobs, gpus // per_run) if jobs else gpus // per_run
+    else:
+        fits = jobs or max(1, int(resources.get("CPU", 1))) + 1
+    return max(1, min(len(specs), fits))
 
 
 def expected_cost(spec: RunSpec) -> float:

@@ -12,8 +12,13 @@ from pathlib import Path
 
 
 class MlflowServer:
-    def __init__(self, root: Path, port: int):
+    def __init__(self, root: Path, port: int, backend_uri: str | None = None,
+                 artifacts_destination: str | None = None, extra_env: dict[str, str] | None = None):
+        """Defaults: SQLite in `root`, artifacts under root/art. `artifacts_destination` (e.g. s3://b/p):
+        proxied artifacts instead (clients log over HTTP); `extra_env`: the server's environment only."""
         self.root, self.port = Path(root), port
+        self.backend_uri, self.artifacts_destination = backend_uri, artifacts_destination
+        self.extra_env = extra_env or {}
         self.url = f"http://127.0.0.1:{port}"
         self.proc: subprocess.Popen | None = None
         self.log = self.root / "server.log"
@@ -22,9 +27,11 @@ class MlflowServer:
         """-> seconds to a healthy /health."""
         self.root.mkdir(parents=True, exist_ok=True)
         env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-        env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
+        env.update(self.extra_env, MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
+        artifacts = (["--artifacts-destination", self.artifacts_destination] if self.artifacts_destination
+                     else ["--default-artifact-root", (self.root / "art").as_uri()])
         cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri",
-               f"sqlite:///{self.root / 'mlflow.db'}", "--default-artifact-root", (self.root / "art").as_uri(),
+               self.backend_uri or f"sqlite:///{self.root / 'mlflow.db'}", *artifacts,
                "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"]
         self.proc = subprocess.Popen(cmd, env=env, stdout=open(self.log, "a"), stderr=subprocess.STDOUT,
                                      start_new_session=True)

@@ -69,6 +69,20 @@ def test_the_fingerprint_follows_the_input_files(tmp_path):
     assert reuse.fingerprint(files) != before
 
 
+def test_the_fingerprint_is_keyed_on_content_not_on_where_or_when(tmp_path):
+    """A second clone at another path (`dvc pull`: new files, new mtimes, same bytes) gives the
+    same fingerprint; other bytes give another one."""
+    def clone(where, data=b"a" * 10):
+        (where / "data").mkdir(parents=True)
+        (where / "data" / "shard.tar").write_bytes(data)
+        return [where / "data" / "shard.tar"]
+
+    first, second, other = clone(tmp_path / "one"), clone(tmp_path / "two"), clone(tmp_path / "three", b"b" * 10)
+    os.utime(second[0], ns=(5, 5))
+    assert reuse.fingerprint(first, tmp_path / "one") == reuse.fingerprint(second, tmp_path / "two")
+    assert reuse.fingerprint(first, tmp_path / "one") != reuse.fingerprint(other, tmp_path / "three")
+
+
 def test_the_code_digest_covers_the_train_stages_imports_and_nothing_else(tmp_path):
     files = {"stages/train.py": "def main():\n    from biggan.train.run import train\n",
              "biggan/train/run.py": "from biggan import losses\n", "biggan/losses.py": "K = 1\n",

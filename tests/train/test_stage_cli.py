@@ -41,13 +41,37 @@ def test_local_launcher_is_single_worker():
         parse_params({**BASE, "train": {**BASE["train"], "num_workers": 2}})
 
 
+def _specs(n: int, **train):
+    from dataclasses import replace
+
+    spec = parse_params(BASE).run("tiny", 0)
+    spec = replace(spec, train=spec.train.model_copy(update=train))
+    return [spec] * n
+
+
 def test_runs_at_once_one_per_cpu_plus_one():
     from biggan.train.run import concurrent_runs
 
-    assert concurrent_runs(3, 2.0) == 3            # the third seed fills the core two would leave idle
-    assert concurrent_runs(10, 2.0) == 3           # a study of 10 runs: one per core plus one, in turn
-    assert concurrent_runs(1, 2.0) == 1 and concurrent_runs(2, 0.5) == 2 and concurrent_runs(4, 0.5) == 2
-    assert concurrent_runs(10, 2.0, jobs=4) == 4 and concurrent_runs(2, 16.0, jobs=4) == 2
+    cpus = lambda n: {"CPU": n}                                    # noqa: E731
+    assert concurrent_runs(_specs(3), cpus(2.0)) == 3              # the third seed fills the core two would leave idle
+    assert concurrent_runs(_specs(10), cpus(2.0)) == 3             # a study of 10 runs: one per core plus one, in turn
+    assert concurrent_runs(_specs(1), cpus(2.0)) == 1 and concurrent_runs(_specs(2), cpus(0.5)) == 2
+    assert concurrent_runs(_specs(4), cpus(0.5)) == 2
+    assert concurrent_runs(_specs(10), cpus(2.0), jobs=4) == 4 and concurrent_runs(_specs(2), cpus(16.0), jobs=4) == 2
+
+
+def test_runs_at_once_on_gpus_come_from_the_clusters_gpus():
+    """A 128-CPU cluster with 8 GPUs runs 4 two-GPU runs at once, not 72 fractional-CPU ones."""
+    from biggan.train.errors import InputError
+    from biggan.train.run import concurrent_runs
+
+    cluster = {"CPU": 128.0, "GPU": 8.0}
+    assert concurrent_runs(_specs(72, use_gpu=True, num_workers=2), cluster) == 4
+    assert concurrent_runs(_specs(72, use_gpu=True, num_workers=1), cluster) == 8
+    assert concurrent_runs(_specs(72, use_gpu=True, num_workers=1), cluster, jobs=3) == 3
+    assert concurrent_runs(_specs(2, use_gpu=True, num_workers=1), cluster) == 2
+    with pytest.raises(InputError, match="needs 2 GPU.*has 1"):
+        concurrent_runs(_specs(3, use_gpu=True, num_workers=2), {"CPU": 16.0, "GPU": 1.0})
 
 
 def test_the_collapse_studys_longest_runs_start_first():
@@ -94,3 +118,33 @@ def test_all_trains_every_variant_and_the_study_into_their_own_folders(repo, cap
     assert (repo / "metrics/train/tiny/s0.json").is_file() and (repo / "metrics/collapse/wild/s0.json").is_file()
     assert (repo / "metrics/scores/train/tiny.json").is_file() and (repo / "metrics/scores/collapse/wild.json").is_file()
     assert not (repo / "metrics/train/wild").exists() and not (repo / "models/wild").exists()
+
+
+def test_an_unreachable_object_store_is_named_before_any_work(repo, capsys, monkeypatch, free_port):
+    raw = {**BASE, "storage": {"root": "s3://runs/grid"}, "tracking": {"uri": "http://127.0.0.1:9"}}
+    (repo / "params.yaml").write_text(yaml.safe_dump(raw))
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port}")      # nothing listens there
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "k")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s")
+    assert main(["--variant", "tiny", "--seed", "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f"http://127.0.0.1:{free_port}" in err and "s3://runs/grid" in err and "is the object store running" in err
+    assert not (repo / "metrics").exists() and not (repo / "checkpoints").exists()
+
+
+def test_a_store_for_a_cluster_refuses_a_tracking_file_of_this_machine(repo, capsys, tmp_path):
+    raw = {**BASE, "storage": {"root": str(tmp_path / "shared")}}
+    (repo / "params.yaml").write_text(yaml.safe_dump(raw))
+    assert main(["--variant", "tiny", "--seed", "0"]) == 2
+    assert "does not exist (is the shared filesystem mounted" in capsys.readouterr().err
+    (tmp_path / "shared").mkdir()
+    assert main(["--variant", "tiny", "--seed", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "tracking store sqlite:///" in err and "MLflow server" in err
+    assert not (repo / "checkpoints").exists()
+
+
+def test_storage_root_must_be_an_s3_uri_or_an_absolute_path():
+    for bad, why in [("gs://b/x", "only s3://"), ("relative/dir", "must be absolute"), ("s3://B_ad/x", "bucket name")]:
+        with pytest.raises(ConfigError, match=f"storage.root.*{why}"):
+            parse_params({**BASE, "storage": {"root": bad}})
