@@ -16,7 +16,7 @@ from tests.pipeline_repo import make_tiny_repo, run_dvc, tiny_params
 
 pytestmark = pytest.mark.cluster
 
-ITERATIONS = 140
+ITERATIONS = 300           # long enough that the store is stopped while the run trains
 
 
 @pytest.fixture(scope="module")
