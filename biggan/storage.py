@@ -14,7 +14,8 @@ Under the root:
 
 Every access goes through pyarrow.fs, the layer Ray Train's storage uses; webdataset opens
 `s3://` shard URLs through a gopen handler registered here. Credentials come from the
-environment (the runtime env carries them to Ray's workers) and are never logged.
+environment (each Ray job carries them to its workers: biggan.parallel.ray_session.Credentials)
+and are never logged.
 """
 from __future__ import annotations
 
@@ -23,12 +24,13 @@ import hashlib
 import os
 import shutil
 import tempfile
-import threading
 from pathlib import Path
 from urllib.parse import urlparse
 
+from biggan.files import atomic_write
+
 ENDPOINT_VARS = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
-# what a worker on another node needs from the launching environment (runtime_env env_vars)
+# what a worker on another node needs from the launching environment
 CREDENTIAL_VARS = (*ENDPOINT_VARS, "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
                    "AWS_REGION", "AWS_DEFAULT_REGION")
 COMPLETE = ".complete"               # written last into a copied folder: the copy is whole
@@ -99,8 +101,7 @@ def read_bytes(url: str) -> bytes:
 def write_bytes(url: str, data: bytes) -> None:
     """Whole or not at all: an S3 put is atomic; a local file is renamed into place."""
     if not url.startswith("s3://"):
-        from biggan.files import write_bytes as write_local
-        write_local(Path(url), data)
+        atomic_write(Path(url), lambda f: f.write(data))
         return
     fs, path = filesystem(url)
     with fs.open_output_stream(path) as f:
@@ -228,10 +229,8 @@ def put_input(local: str | Path, root: str) -> str:
         return url
     dst_fs, dst = filesystem(url)
     if not is_url(url) and local.is_file():    # renamed into place: a cut copy never looks whole
-        Path(dst).parent.mkdir(parents=True, exist_ok=True)
-        part = f"{dst}.{os.getpid()}-{threading.get_ident()}.part"      # runs of a pool copy at once
-        shutil.copyfile(local, part)
-        os.replace(part, dst)
+        with open(local, "rb") as src:
+            atomic_write(Path(dst), lambda f: shutil.copyfileobj(src, f))
         return url
     if not is_url(url):
         Path(dst).mkdir(parents=True, exist_ok=True)

@@ -61,9 +61,10 @@ class CorruptShardError(RuntimeError):
 
 def read_index(shard_dir: str | Path) -> dict:
     """index.json of a shard folder: a path, or a storage URL (s3://...; biggan.storage)."""
-    path = storage.join(str(shard_dir), INDEX) if storage.is_url(shard_dir) else Path(shard_dir) / INDEX
+    remote = storage.is_url(shard_dir)
+    path = storage.join(str(shard_dir), INDEX) if remote else Path(shard_dir) / INDEX
     try:
-        text = storage.read_bytes(path) if storage.is_url(shard_dir) else path.read_text()
+        text = storage.read_bytes(path) if remote else path.read_text()
     except (FileNotFoundError, IsADirectoryError):
         text = None
     if text is None:
