@@ -75,7 +75,7 @@ def main() -> None:
     def point(samples: int) -> dict:
         t0 = time.perf_counter()
         standing_s = prepare_bn(G, a.threshold, scfg, standing_batch)
-        r = score_point(G, scorer, a.threshold, samples, scfg.seed, cfg.batch_size)
+        r = score_point(G, scorer, a.threshold, samples, scfg.seeds[0], cfg.batch_size)
         return {"standing_s": standing_s, "generation_s": r["generation_s"], "features_s": r["features_s"],
                 "metrics_s": r["metrics_s"], "total_s": time.perf_counter() - t0, "fid": r["fid"],
                 "is_mean": r["is_mean"]}

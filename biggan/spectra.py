@@ -7,6 +7,8 @@ few hundred training steps (or every step, for the sigma clamp).
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 import torch.nn as nn
 
@@ -20,6 +22,18 @@ def weight_matrices(model: nn.Module) -> dict[str, torch.Tensor]:
         if p.dim() >= 2 and not name.startswith("shared."):
             out[name.removesuffix(".weight")] = p
     return out
+
+
+# class-conditional BatchNorm's gain and bias tables: embeddings, not the weights whose spectra
+# section 4 tracks
+BN_TABLES = (".gain", ".bias", "gain_table", "bias_table")
+
+
+def weight_sigma0(sigma0: Mapping[str, float]) -> float | None:
+    """Max top singular value over a net's conv and linear weights ({layer: sigma0}, BatchNorm
+    tables left out): the collapse detector's and the claims' statistic."""
+    vals = [v for k, v in sigma0.items() if not k.endswith(BN_TABLES)]
+    return max(vals) if vals else None
 
 
 @torch.no_grad()

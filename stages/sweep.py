@@ -6,7 +6,7 @@
         [--jobs J] [--no-progress]
 
 One stage for all variants (`--all`): every (variant, seed) sweep is one task, largest models
-first (biggan.sampling.sweep.run_all). On one machine the tasks share one pool of single-
+first (biggan.sampling.jobs.run_all). On one machine the tasks share one pool of single-
 threaded processes (at most --jobs, default the number of cores, or one per GPU with CUDA):
 a pool process imports torch once for all its sweeps; one stage per variant paid that, and a
 stage process, 11 times for ~5 s of sweeping each (measured: 211 s for the 11 sweep stages of
@@ -28,14 +28,17 @@ BigGAN-PyTorch's sampling accumulates them with G's batch size).
 
 Outputs, written by this process as each task finishes (the JSON last, each file written to a
 temporary name and renamed), per variant V and seed N:
-    <out>/V/sN.csv   one row per point: threshold (empty = untruncated), truncated
-                          (True/False), is_mean, is_std, fid, fid_imag, precision, recall, n
+    <out>/V/sN.csv   one row per point and sweep seed: threshold (empty = untruncated), truncated
+                          (True/False), sweep_seed, is_mean, is_std, fid, fid_imag, precision,
+                          recall, n
     <out>/V/sN.json  variant, seed, dataset, no_trunc, min_fid, valid_is, max_is (each
-                          {threshold, fid, is}; threshold null = untruncated), valid_is_real,
-                          bn_stats, standing_passes, standing_batch_size (null with running
-                          statistics), num_samples, sweep_seed, thresholds, feature_net,
+                          {threshold, fid, is} of the means over the sweep seeds; threshold null =
+                          untruncated), valid_is_real, trained (untruncated IS >= trained_is_fraction
+                          x valid_is_real), trained_is_fraction, bn_stats, standing_passes,
+                          standing_batch_size (null with running statistics), num_samples,
+                          sweep_seeds (all of sweep.seeds for a trained model, else the first), thresholds, feature_net,
                           pr_features (precision/recall's feature space), model_dir,
-                          model_iteration, timing (per point: threshold, generation_s,
+                          model_iteration, timing (per point: threshold, sweep_seed, generation_s,
                           standing_s, features_s, metrics_s, wall_s), wall_s
 and, once all of V's seeds are swept, <scores>/sweep/V.json: the Table 2 numbers as means over
 the seeds (the small numeric summary DVC shows as metrics). A failed sweep leaves the others
@@ -49,7 +52,7 @@ import sys
 
 from biggan.metrics.device import DEVICE_HELP
 from biggan.sampling.executors import EXECUTORS
-from biggan.sampling.sweep import run_all
+from biggan.sampling.jobs import run_all
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

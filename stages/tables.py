@@ -41,6 +41,7 @@ def run(params_path: str, train_dir: str, sweep_dir: str, refstats: str, out: st
     out_dir = Path(out)
     figures.truncation_curves(groups, out_dir / "truncation_curves.png")
     figures.sigma0_figure({**groups, **study}, out_dir / "sigma0.png", variant=next(iter(study), None))
+    figures.collapse_figure(study, out_dir / "collapse_study.png")     # empty axes without a study: DVC's out
     paths = write_plot_data(groups, study, out_dir / "plots")
     found = claims_mod.claims(groups, study)
     paths["claims.md"] = write_text(out_dir / "claims.md", claims_mod.markdown(found))

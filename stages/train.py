@@ -73,8 +73,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def _line(out) -> str:
     s = out.summary
-    verdict = (f"collapsed at {s['collapse_iteration']} ({s['collapse_rule']})" if s["collapsed"]
-               else f"stable to {s['stable_to']}")
+    verdict = (f"{s['outcome']} at {s['collapse_iteration']} ({s['collapse_rule']})" if s["collapse_rule"]
+               else f"{s['outcome']} to {s['stable_to']}")
     fid = f"{s['fid_best']:.3f} @ {s['fid_best_iteration']}" if s["fid_best"] is not None else "n/a"
     ips = f"{s['images_per_s']:.1f}" if s["images_per_s"] else "n/a"
     return (f"{out.spec.run_name}: {s['iterations_done']} iterations, {verdict}, FID best {fid}, "

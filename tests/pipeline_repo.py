@@ -45,7 +45,7 @@ def tiny_params() -> dict:
                  "digits_net": {"resolution": 16, "width": 8, "feature_dim": 32, "epochs": 2, "batch_size": 64,
                                 "min_accuracy": 0.3}},
         "sweep": {"untruncated": True, "thresholds": [1.0, 0.5], "num_samples": 200, "bn_stats": "standing",
-                  "standing_passes": 2, "seed": 0},
+                  "standing_passes": 2, "seeds": [0]},
         "storage": {"root": None},
         "tracking": {"uri": "sqlite:///mlflow.db", "experiment": "tiny", "registered_model": "tiny-generator",
                      "log_model": True},

@@ -53,7 +53,7 @@ def test_tables_have_the_papers_columns_and_published_rows(repo):
     assert "No truncation" in md and "Valid IS" in md and "8.7 / 98.8" in md
     t3 = (repo / "results/table3.md").read_text()
     assert "tiny multi-label" in t3 and "23.48 / 24.78" in t3
-    for png in ("truncation_curves.png", "sigma0.png"):
+    for png in ("truncation_curves.png", "sigma0.png", "collapse_study.png"):
         assert (repo / "results" / png).read_bytes()[:4] == b"\x89PNG"
 
 

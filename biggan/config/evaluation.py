@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, NonNegativeInt, PositiveInt, model_validator
+from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveInt, model_validator
 
 from biggan.config.base import Strict
 
@@ -67,7 +67,11 @@ class SweepConfig(Strict):
     num_samples: PositiveInt = 50000
     bn_stats: Literal["standing", "running"] = "standing"
     standing_passes: PositiveInt = 16       # forward passes accumulated for standing statistics
-    seed: int = 0
+    # sweep seeds (each: its own latents and standing statistics); a model counts as trained when its
+    # untruncated IS >= trained_is_fraction x the real validation images' IS, and only a trained
+    # model is swept with every seed (the others with the first)
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    trained_is_fraction: NonNegativeFloat = 0.75
 
     @model_validator(mode="after")
     def _check(self) -> "SweepConfig":

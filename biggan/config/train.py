@@ -42,22 +42,35 @@ class CollapseConfig(Strict):
     """Rules that declare training collapsed, after the paper's section 4 (each off with 0 / false).
 
     Evaluated on rank 0 by `biggan.train.collapse.CollapseMonitor`; see its docstring for the
-    exact definitions (which iteration is recorded, what counts as consecutive).
+    exact definitions (which iteration is recorded, what counts as consecutive) and the labels
+    a run ends with (collapse, failed to train, dead D, non-finite, stable).
     """
 
     nonfinite: bool = True               # a NaN/inf loss, FID or sigma0 (reported as distinct rules)
     warmup: NonNegativeInt = 2000        # no other rule fires before this iteration
+    # a collapse needs a generator that learned first: the jump, sigma and FID rules wait until
+    # the best FID so far is at most this (0: no condition); a run that never gets there ends
+    # "failed to train"
+    learned_fid: NonNegativeFloat = 0.0
     # D's loss, near zero in healthy training, jumps UP at collapse (section 4.2, appendix F):
     d_loss_jump: NonNegativeFloat = 3.0  # windowed mean D loss >= jump x its minimum over the lookback ...
     d_loss_margin: NonNegativeFloat = 0.5   # ... and above that minimum by at least this much ...
     d_loss_level: NonNegativeFloat = 0.0    # ... and at least this high (hinge: 2 = chance; 0 = no level)
     loss_window: PositiveInt = 20        # iterations per windowed mean
     loss_lookback: PositiveInt = 500     # iterations over which the minimum is taken
-    # G's top singular values grow, then explode (section 4.1, figure 3):
-    sigma_factor: NonNegativeFloat = 3.0  # a G layer's sigma0 >= factor x the median of its ...
+    # a dead D: its hinge loss within dead_d_tolerance of 2 (D's output ~0 everywhere) on this
+    # many consecutive iterations (0: off)
+    dead_d_iterations: NonNegativeInt = 0
+    dead_d_tolerance: PositiveFloat = 0.02
+    # G's top singular values grow, then explode (section 4.1, figure 3); watched on the max over
+    # G's conv and linear weights (not BatchNorm's class tables), the claims' statistic:
+    sigma_factor: NonNegativeFloat = 3.0  # that max >= factor x its median over the ...
     sigma_history: PositiveInt = 4       # ... last this many spectrum checks
     fid_factor: NonNegativeFloat = 2.0   # FID above factor x its best ...
     fid_patience: NonNegativeInt = 2     # ... for this many consecutive evaluations
+    # an FID collapse is "sudden" when FID first passes fid_factor x its best within this many
+    # evaluations of that best, else a "gradual" climb (the sigma and D-loss rules fire on jumps)
+    sudden_evals: PositiveInt = 1
     stop: bool = True                    # stop training early once collapsed ...
     stop_after: NonNegativeInt = 0       # ... this many iterations after the detection (what follows it)
 
@@ -115,6 +128,9 @@ class TrainConfig(Strict):
     evaluate: bool = True                # IS/FID every eval_every (needs feature net + reference stats)
     sample_every: PositiveInt = 500      # sample sheets
     sheet_size: PositiveInt = 64         # images per sample sheet (a square-ish grid)
+    # at each evaluation: D's accuracy (D(x, y) > 0: "real") on up to this many of its training
+    # images and as many held-out ones (the val split): the paper's sign of D overfitting (0: off)
+    d_accuracy_images: NonNegativeInt = 256
     collapse: CollapseConfig = CollapseConfig()
 
     @field_validator("batch_size")

@@ -326,3 +326,18 @@ def iter_split(shard_dir: str | Path, batch_size: int) -> Iterator[tuple[torch.T
 def _collate_uint8(samples: list[tuple]) -> tuple[torch.Tensor, torch.Tensor]:
     images, labels = zip(*samples)
     return torch.from_numpy(_chw(images)), torch.tensor(labels, dtype=torch.int64)
+
+
+def first_images(shard_dir: str | Path, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first n samples of a split in shard order (all of them if it holds fewer), as the
+    training stream's batches are: (x float32 (n, 3, H, W) in [-1, 1], y int64 (n,))."""
+    xs, ys, got = [], [], 0
+    for x, y in iter_split(shard_dir, max(1, min(n, 256))):
+        xs.append(x[: n - got])
+        ys.append(y[: n - got])
+        got += len(xs[-1])
+        if got >= n:
+            break
+    if not xs:
+        raise CorruptShardError(f"{shard_dir}: no samples")
+    return _to_float(torch.cat(xs).numpy()), torch.cat(ys)

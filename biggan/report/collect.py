@@ -40,6 +40,18 @@ class RunRecord:
         path = self.train_path.with_name(f"{self.train_path.stem}.{kind}.csv")
         return read_sweep_csv(path) if path.is_file() else []
 
+    def sweep_means(self) -> list[dict]:
+        """The sweep curve, FID and IS averaged over the sweep seeds: the untruncated point first
+        (threshold None), then by falling threshold."""
+        by_t: dict = {}
+        for p in self.sweep_rows:
+            if p.get("fid") is not None and p.get("is_mean") is not None:
+                t = p.get("threshold")
+                by_t.setdefault(t if isinstance(t, (int, float)) and not isinstance(t, bool) else None, []).append(p)
+        order = ([None] if None in by_t else []) + sorted((t for t in by_t if t is not None), reverse=True)
+        return [{"threshold": t, "fid": sum(p["fid"] for p in by_t[t]) / len(by_t[t]),
+                 "is_mean": sum(p["is_mean"] for p in by_t[t]) / len(by_t[t])} for t in order]
+
     @property
     def variant(self) -> str:
         return self.spec.variant

@@ -1,4 +1,5 @@
-"""Figures of the results: truncation curves (the paper's IS-vs-FID plot) and sigma0 over training."""
+"""Figures of the results: truncation curves (the paper's IS-vs-FID plot), sigma0 over training and the
+collapse study over training."""
 from __future__ import annotations
 
 import csv
@@ -24,15 +25,16 @@ def _save(fig, path: Path) -> Path:
 
 
 def truncation_curves(groups: dict[str, list[RunRecord]], path: Path) -> Path:
-    """IS against FID along each model's sweep (one line per seed; untruncated point circled)."""
+    """IS against FID along each model's sweep (one line per seed, means over its sweep seeds;
+    untruncated point circled)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 5.5))
     cmap = plt.get_cmap("tab20")
     for i, (variant, runs) in enumerate(groups.items()):
         color = cmap(i % 20)
         for j, r in enumerate(runs):
-            pts = [row for row in r.sweep_rows if row.get("fid") is not None]
-            trunc = sorted((row for row in pts if not _untruncated(row)), key=lambda row: -row["threshold"])
+            pts = r.sweep_means()
+            trunc = [p for p in pts if not _untruncated(p)]
             label = (r.spec.info.label or variant) if j == 0 else None
             ax.plot([p["fid"] for p in trunc], [p["is_mean"] for p in trunc], "-o", ms=3, color=color,
                     alpha=0.85, label=label)
@@ -85,6 +87,48 @@ def sigma0_figure(groups: dict[str, list[RunRecord]], path: Path, variant: str |
             ax.axvline(collapse, color="red", ls="--", lw=1)
     fig.suptitle(f"Top singular value of each layer over training: {run.spec.run_name}"
                  + (f" (collapse at {collapse})" if collapse is not None else ""))
+    out = _save(fig, path)
+    plt.close(fig)
+    return out
+
+
+def collapse_figure(study: dict[str, list[RunRecord]], path: Path) -> Path:
+    """The collapse study over training, one line per run coloured by configuration: FID of G_ema,
+    G's max sigma0 over its weights (the detector's statistic), D's loss, and D's accuracy on its
+    training images (solid) and held-out ones (dashed); each collapse onset marked."""
+    from biggan.report.collapse_study import g_weights_max
+
+    plt = _pyplot()
+    fig, axes = plt.subplots(4, 1, figsize=(9, 11), sharex=True)
+    cmap = plt.get_cmap("tab10")
+    for i, (variant, runs) in enumerate(study.items()):
+        color = cmap(i % 10)
+        for j, r in enumerate(runs):
+            label = (r.spec.info.label or variant) if j == 0 else None
+            ev = r.history("evals")
+            axes[0].plot([e["iteration"] for e in ev], [e["fid"] for e in ev], color=color, lw=1, label=label)
+            sig = [(row["iteration"], g_weights_max(row)) for row in r.history("sigma0")]
+            axes[1].plot([t for t, v in sig if v is not None], [v for t, v in sig if v is not None], color=color, lw=1)
+            loss = [(row["iteration"], row["d_loss"]) for row in r.history("losses") if row.get("d_loss") is not None]
+            axes[2].plot([t for t, _ in loss], [v for _, v in loss], color=color, lw=0.6, alpha=0.7)
+            acc = [e for e in ev if e.get("d_acc_train") is not None]
+            axes[3].plot([e["iteration"] for e in acc], [e["d_acc_train"] for e in acc], color=color, lw=1)
+            axes[3].plot([e["iteration"] for e in acc if e.get("d_acc_val") is not None],
+                         [e["d_acc_val"] for e in acc if e.get("d_acc_val") is not None], color=color, lw=1, ls="--")
+            if r.train.get("collapsed"):
+                for ax in axes:
+                    ax.axvline(r.train["collapse_iteration"], color=color, ls=":", lw=0.8)
+    for ax, title, log in zip(axes, ("FID of G_ema", "G: max sigma0 over conv/linear weights", "D loss (hinge)",
+                                     "D accuracy: training images (solid), held out (dashed)"),
+                              (True, True, False, False)):
+        ax.set_title(title, fontsize=9)
+        ax.grid(alpha=0.3)
+        if log:
+            ax.set_yscale("log")
+    if study:
+        axes[0].legend(fontsize=7)
+    axes[-1].set_xlabel("iteration (dotted: collapse onsets)")
+    fig.suptitle("Collapse study: every run over training")
     out = _save(fig, path)
     plt.close(fig)
     return out

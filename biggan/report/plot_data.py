@@ -5,7 +5,7 @@
     truncation.csv          fid, is, threshold, step, run  every model's IS-vs-FID sweep (step 0: no
                                                            truncation, then the threshold falling)
     collapse_d_loss.csv     iteration, d_loss, run         the collapse study's runs: D's loss ...
-    collapse_sigma.csv      iteration, g_sigma0_max, run   ... and G's largest sigma0
+    collapse_sigma.csv      iteration, g_sigma0_max, run   ... and G's largest sigma0 over its conv/linear weights
 
 `run` is "<variant>/s<seed>"; the templates in .dvc/plots/ draw a line per run, coloured by variant.
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from biggan.report.collapse_study import g_weights_max
 from biggan.report.collect import RunRecord
 from biggan.files import write_csv
 
@@ -44,18 +45,15 @@ def write_plot_data(groups: Groups, study: Groups, out_dir: Path) -> dict[str, P
             if layer and row[layer] is not None:
                 sigma.append({"iteration": row["iteration"], "sigma0": row[layer], "run": _name(r)})
     for r in runs:
-        pts = [p for p in r.sweep_rows if p.get("fid") is not None]
-        free = [p for p in pts if not _threshold(p)]
-        cut = sorted((p for p in pts if _threshold(p)), key=lambda p: -p["threshold"])
         trunc += [{"fid": p["fid"], "is": p["is_mean"], "threshold": p["threshold"] if _threshold(p) else "none",
-                   "step": i, "run": _name(r)} for i, p in enumerate(free + cut)]
+                   "step": i, "run": _name(r)} for i, p in enumerate(r.sweep_means())]
     for r in study_runs:
         col += [{"iteration": row["iteration"], "d_loss": row["d_loss"], "run": _name(r)}
                 for row in r.history("losses") if row.get("d_loss") is not None]
         for row in r.history("sigma0"):
-            g = [v for k, v in row.items() if k.startswith("G/") and v is not None]
-            if g:
-                col_sigma.append({"iteration": row["iteration"], "g_sigma0_max": max(g), "run": _name(r)})
+            g = g_weights_max(row)
+            if g is not None:
+                col_sigma.append({"iteration": row["iteration"], "g_sigma0_max": g, "run": _name(r)})
     out = Path(out_dir)
     return {"fid_over_training": write_csv(out / "fid_over_training.csv", fid, ["iteration", "fid", "run"]),
             "g_sigma0": write_csv(out / "g_sigma0.csv", sigma, ["iteration", "sigma0", "run"]),

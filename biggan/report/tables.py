@@ -51,15 +51,21 @@ def check(flag: bool | None) -> str:
 
 
 def itr_cell(runs: list[RunRecord]) -> tuple[str, dict]:
+    """Collapse onsets (mean ± std), 'stable to N' for runs that learned and did not collapse, and
+    the other outcomes (failed to train, dead D, non-finite) counted with the iterations they reached."""
     collapsed = [r.train["collapse_iteration"] for r in runs if r.train.get("collapsed")]
-    stable = [r.train["stable_to"] for r in runs if not r.train.get("collapsed")]
-    doc = {"collapse_iterations": collapsed, "stable_to": stable}
-    if not collapsed:
-        return f"stable to {min(stable)}", doc
-    cell = fmt(collapsed, 0)
-    if stable:
-        cell += f" ({len(collapsed)}/{len(runs)} collapsed; others stable to {min(stable)})"
-    return cell, doc
+    groups: dict[str, list[int]] = {}
+    for r in runs:
+        if not r.train.get("collapsed"):
+            groups.setdefault(r.train.get("outcome") or "stable", []).append(r.train["iterations_done"])
+    doc = {"collapse_iterations": collapsed, "stable_to": groups.get("stable", []),
+           "outcomes": [r.train.get("outcome") for r in runs]}
+    parts = [fmt(collapsed, 0) + (f" ({len(collapsed)}/{len(runs)} collapsed)" if len(collapsed) < len(runs) else "")] \
+        if collapsed else []
+    if "stable" in groups:
+        parts.append(f"stable to {min(groups['stable'])}")
+    parts += [f"{k} {len(v)}/{len(runs)} (by {max(v)})" for k, v in groups.items() if k != "stable"]
+    return "; ".join(parts), doc
 
 
 def entry(runs: list[RunRecord], key: str) -> tuple[list, list, list]:
@@ -145,7 +151,9 @@ def table1(groups: dict[str, list[RunRecord]]) -> Table:
                        "is": mean_std(iss)[:2], "fid_runs": fids, "is_runs": iss})
     t.notes = ["FID/IS: untruncated samples of the G_ema each run hands out (best FID before collapse), "
                "mean ± sample std over seeds.",
-               "Itr: iteration at which collapse was detected, or 'stable to N' (the paper's 'stable to 10⁶').",
+               "Itr: the onset of a collapse (of a generator that had learned: best FID <= train.collapse."
+               "learned_fid), or 'stable to N' (the paper's 'stable to 10⁶'); a run that never got there is "
+               "counted as 'failed to train', never as a collapse.",
                f"Published numbers: ImageNet 128x128 with the TF Inception network; ours: {ours(groups, 1)}. "
                "Compare trends, not values."]
     return t
@@ -155,7 +163,13 @@ def table2(groups: dict[str, list[RunRecord]], real: dict[str, dict]) -> Table:
     t = Table("table2", "Table 2: resolutions x truncation (FID / IS)",
               ["Model", "Res.", "No truncation", "Min FID", "Valid IS", "Max IS", "Real val IS", "Seeds",
                "Paper: model", "Paper: No truncation", "Paper: Min FID", "Paper: Valid IS", "Paper: Max IS"])
+    left = []
     for variant, runs, r0, p in variants_of(groups, 2):
+        if any(r.sweep.get("trained") is False for r in runs):     # every row a trained model
+            left.append(f"{r0.spec.info.label or variant} (untruncated IS "
+                        f"{', '.join(fmt([(r.sweep.get('no_trunc') or {}).get('is')]) for r in runs)} against the "
+                        f"real images' {fmt([r0.sweep.get('valid_is_real')])})")
+            continue
         cells, doc = {}, {}
         for key, col in (("no_trunc", "No truncation"), ("min_fid", "Min FID"), ("valid_is", "Valid IS"),
                          ("max_is", "Max IS")):
@@ -177,7 +191,12 @@ def table2(groups: dict[str, list[RunRecord]], real: dict[str, dict]) -> Table:
                f"feature space {', '.join(spaces)} (eval.pr_features; the published metric uses VGG-16 fc2).",
                "Valid IS: the threshold whose IS is closest to the IS of the real validation images of the "
                "model's dataset (column 'Real val IS').",
-               "Truncation: z resampled until every |z_i| <= threshold (the paper's convention).",
+               "Truncation: z resampled until every |z_i| <= threshold (the paper's convention); each point the "
+               "mean over the sweep seeds of a trained model (metrics/sweep/<variant>/s<seed>.json: sweep_seeds).",
+               "Every row is a trained model (untruncated IS >= sweep.trained_is_fraction x the real images'); "
+               + (f"left out as untrained: {'; '.join(left)}." if left else "none was left out.")
+               + " The 32 px and BigGAN-deep rows are not trained by the default: at its budget both stayed "
+               "untrained (docs/study.md); configs/ has their presets.",
                f"Published: ImageNet at 128/256/512 px; ours: {ours(groups, 2)}."]
     return t
 

@@ -1,4 +1,4 @@
-"""Where the sweep's jobs run (biggan.sampling.sweep.run_all, `--executor`):
+"""Where the sweep's jobs run (biggan.sampling.jobs.run_all, `--executor`):
 
   * pool -- a pool of spawned processes on this machine (with CUDA: one per GPU);
   * ray  -- one Ray task per model on the cluster (RAY_ADDRESS, joined as the train stage joins
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from biggan.sampling.sweep import SweepError, SweepJob, check_inputs, run_job
+from biggan.sampling.jobs import SweepError, SweepJob, check_inputs, run_job
 
 EXECUTORS = ("auto", "pool", "ray")
 

@@ -13,30 +13,23 @@ BatchNorm always runs in eval mode. `bn_stats`:
     with that point's truncation (`biggan.ema.standing_stats`).
 The caller's G is never modified (standing statistics go into a private copy).
 
-Every point uses the same seed for its samples (common random numbers: the curve over
-thresholds is smoother than with independent draws); standing-statistics batches come from a
-separate, equally seeded stream.
+Within one sweep seed every point uses that seed for its samples (common random numbers: the
+curve over thresholds is smoother than with independent draws); standing-statistics batches
+come from a separate, equally seeded stream. A trained model (untruncated IS >= `sweep.
+trained_is_fraction` x the real validation images') is swept once per `sweep.seeds`, so that a
+difference between thresholds can be judged against the sweep's own spread; the others once.
+The Table 2 entries come from the per-threshold means over the sweep seeds.
 
 Table 2 of the paper reports per model the FID/IS without truncation, at the truncation with
 the best FID, at the truncation whose IS matches the IS of the real validation data, and at
 the truncation with the highest IS: `summarize`.
-
-The sweep stage's work (`run_all`, documented in stages/sweep.py): one `SweepJob` per (variant,
-seed) model, largest models first, run in a process pool on this machine or as Ray tasks on a
-cluster (biggan.sampling.executors; a Ray task gets its inputs as URLs on params' storage.root).
-Each job returns its rows and summary; this process writes the files and logs them to the
-model's MLflow run (biggan.tracking.sweep_log), so every output lands where the stage runs.
 """
 from __future__ import annotations
 
 import copy
-import json
 import math
-import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
@@ -47,14 +40,13 @@ from biggan.ema import standing_stats
 from biggan.sampling.truncation import truncated_normal
 
 if TYPE_CHECKING:
-    from biggan.config.evaluation import EvalConfig
-    from biggan.config.params import RunSpec
     from biggan.metrics.scorer import Scorer
 
 METRIC_KEYS = ("is_mean", "is_std", "fid", "fid_imag", "precision", "recall", "n")
+MEAN_KEYS = ("is_mean", "fid", "precision", "recall")
 TIMING_KEYS = ("generation_s", "standing_s", "features_s", "metrics_s", "wall_s")
 # the sweep CSV: `threshold` is empty for the untruncated point, `truncated` says which one it is
-CSV_COLUMNS = ["threshold", "truncated", *METRIC_KEYS]
+CSV_COLUMNS = ["threshold", "truncated", "sweep_seed", *METRIC_KEYS]
 ENTRIES = ("no_trunc", "min_fid", "valid_is", "max_is")
 STANDING_SEED_OFFSET = 1_000_003        # standing-statistics stream: seed + this
 
@@ -93,12 +85,14 @@ def _sync(device: torch.device) -> None:
 
 
 @torch.no_grad()
-def prepare_bn(G: torch.nn.Module, threshold: float | None, cfg: SweepConfig, batch_size: int) -> float:
+def prepare_bn(G: torch.nn.Module, threshold: float | None, cfg: SweepConfig, batch_size: int,
+               seed: int | None = None) -> float:
     """Put G in eval mode with the statistics of `cfg.bn_stats` for this threshold; -> seconds."""
     device = _device_of(G)
     t0 = time.perf_counter()
+    seed = cfg.seeds[0] if seed is None else seed
     if cfg.bn_stats == "standing":
-        stream = LatentStream(G.dim_z, G.n_classes, threshold, cfg.seed + STANDING_SEED_OFFSET, device)
+        stream = LatentStream(G.dim_z, G.n_classes, threshold, seed + STANDING_SEED_OFFSET, device)
         standing_stats(G, lambda: stream(batch_size), cfg.standing_passes)
         _sync(device)
     G.eval()
@@ -137,15 +131,16 @@ def score_point(G: torch.nn.Module, scorer: "Scorer", threshold: float | None, n
 
 def run_sweep(G: torch.nn.Module, scorer: "Scorer", cfg: SweepConfig, *, batch_size: int | None = None,
               standing_batch_size: int | None = None, progress: bool = True,
-              log: Callable[[str], None] | None = None) -> list[dict]:
-    """The whole sweep; -> one row per point, in `sweep_thresholds(cfg)` order:
-    {threshold (None = untruncated), truncated, is_mean, is_std, fid, fid_imag, precision, recall,
-    n, generation_s, standing_s, features_s, metrics_s, wall_s}.
+              log: Callable[[str], None] | None = None, seed: int | None = None) -> list[dict]:
+    """The sweep with one sweep seed (default: the first of cfg.seeds); -> one row per point, in
+    `sweep_thresholds(cfg)` order: {threshold (None = untruncated), truncated, sweep_seed, is_mean,
+    is_std, fid, fid_imag, precision, recall, n, generation_s, standing_s, features_s, metrics_s, wall_s}.
 
     batch_size: samples per G forward pass (default: the scorer's); standing_batch_size: batch
     of each standing-statistics pass (default: batch_size).
     """
     batch_size = batch_size or scorer.batch_size
+    seed = cfg.seeds[0] if seed is None else seed
     standing_batch_size = standing_batch_size or batch_size
     work = copy.deepcopy(G).eval().requires_grad_(False) if cfg.bn_stats == "standing" else G
     was_training = G.training
@@ -157,9 +152,9 @@ def run_sweep(G: torch.nn.Module, scorer: "Scorer", cfg: SweepConfig, *, batch_s
         for t in bar:
             bar.set_postfix_str(f"t={label(t)}")
             t0 = time.perf_counter()
-            standing_s = prepare_bn(work, t, cfg, standing_batch_size)
-            point = score_point(work, scorer, t, cfg.num_samples, cfg.seed, batch_size)
-            row = {"threshold": t, "truncated": t is not None, **{k: point[k] for k in METRIC_KEYS},
+            standing_s = prepare_bn(work, t, cfg, standing_batch_size, seed)
+            point = score_point(work, scorer, t, cfg.num_samples, seed, batch_size)
+            row = {"threshold": t, "truncated": t is not None, "sweep_seed": seed, **{k: point[k] for k in METRIC_KEYS},
                    "generation_s": point["generation_s"], "standing_s": standing_s,
                    "features_s": point["features_s"], "metrics_s": point["metrics_s"],
                    "wall_s": time.perf_counter() - t0}
@@ -209,226 +204,40 @@ def summarize(rows: Sequence[dict], valid_is: float | None) -> dict[str, dict | 
             "max_is": _entry(best_is)}
 
 
+def mean_rows(rows: Sequence[dict]) -> list[dict]:
+    """One row per threshold (first-seen order): MEAN_KEYS averaged over the sweep seeds, with
+    `seeds` (how many) and `fid_sd` / `is_sd` (their standard deviation; 0 with one seed)."""
+    by_t: dict = {}
+    for r in rows:
+        by_t.setdefault(r["threshold"], []).append(r)
+    out = []
+    for t, rs in by_t.items():
+        row = {"threshold": t, "truncated": t is not None, "seeds": len(rs)}
+        for k in MEAN_KEYS:
+            v = [r[k] for r in rs]
+            row[k] = sum(v) / len(v) if all(_finite(x) for x in v) else float("nan")
+        for k, sd in (("fid", "fid_sd"), ("is_mean", "is_sd")):
+            m = row[k]
+            row[sd] = (sum((r[k] - m) ** 2 for r in rs) / (len(rs) - 1)) ** 0.5 if len(rs) > 1 else 0.0
+        out.append(row)
+    return out
+
+
+def trained(rows: Sequence[dict], valid_is: float | None, fraction: float) -> bool | None:
+    """Untruncated IS >= fraction x the real validation images' IS (None: not known)."""
+    free = next((r for r in rows if r["threshold"] is None), None)
+    if free is None or valid_is is None or not _finite(free["is_mean"]):
+        return None
+    return free["is_mean"] >= fraction * valid_is
+
+
 def csv_rows(rows: Sequence[dict]) -> list[dict]:
     """Rows for the sweep CSV (CSV_COLUMNS): the threshold cell is empty for the untruncated point."""
     return [{"threshold": "" if r["threshold"] is None else r["threshold"], "truncated": r["truncated"],
-             **{k: r[k] for k in METRIC_KEYS}} for r in rows]
+             "sweep_seed": r["sweep_seed"], **{k: r[k] for k in METRIC_KEYS}} for r in rows]
 
 
 def timings(rows: Sequence[dict]) -> list[dict]:
     """Per point: threshold and its seconds (TIMING_KEYS), rounded to ms."""
-    return [{"threshold": r["threshold"], **{k: round(r[k], 3) for k in TIMING_KEYS}} for r in rows]
-
-
-# ---- the sweep stage's work: one job per (variant, seed) model, run in a pool or on Ray ----------
-
-class SweepError(Exception):
-    """A sweep that cannot run; the message names the file or value and what to do."""
-
-
-@dataclass(frozen=True)
-class SweepJob:
-    """The sweep of <models>/<variant>/s<seed>, scored against <refstats>/<dataset>. A Ray task's
-    job names its inputs by URL on the storage root (biggan.sampling.executors.for_cluster):
-    `params`, `model_dir` and `eval`'s files, fetched to the task's node before they are read."""
-    params: str                         # params file: a path, or a URL on the storage root
-    variant: str
-    seed: int
-    models: str | None = "models"       # None when model_dir names the model folder
-    refstats: str | None = None         # default: params eval.refstats_dir (or eval's, when given)
-    model_dir: str | None = None        # the model folder (path or URL); default <models>/<variant>/s<seed>
-    eval: "EvalConfig | None" = None    # replaces params' eval section (its files' copies on the store)
-    device: str = "auto"
-    threads: int | None = 1             # torch intra-op threads (1: fastest for small models on a busy box)
-    progress: bool = False
-
-    @property
-    def name(self) -> str:
-        return f"{self.variant}-s{self.seed}"
-
-
-def plan(params_path: str, variants: Sequence[str] | None, seeds: Sequence[int] | None = None,
-         **job: object) -> list[SweepJob]:
-    """Every (variant, seed) job, largest G first (resolution^2 x width; stable otherwise).
-    variants None: all of params' variants; seeds None: each variant's seeds. Raises KeyError
-    for an unknown variant, ConfigError for bad params."""
-    from biggan.config import load_params
-
-    params = load_params(params_path)
-    names = list(params.variants) if variants is None else list(dict.fromkeys(variants))
-
-    def cost(variant: str) -> int:
-        m = params.run(variant, params.seeds_of(variant)[0]).model
-        return m.resolution ** 2 * m.ch
-
-    jobs = [SweepJob(params_path, v, s, **job) for v in names for s in (seeds or params.seeds_of(v))]
-    return sorted(jobs, key=lambda j: -cost(j.variant))
-
-
-def read_valid_is(metrics_path: Path) -> float | None:
-    """val_is_mean of the ref_stats stage's metrics.json (None when the dataset has no val split)."""
-    try:
-        v = json.loads(metrics_path.read_text()).get("val_is_mean")
-    except json.JSONDecodeError as e:
-        raise SweepError(f"{metrics_path}: not valid JSON ({e}); re-run the ref_stats stage") from None
-    return None if v is None else float(v)
-
-
-def job_inputs(job: SweepJob) -> tuple["RunSpec", "EvalConfig", Path, Path]:
-    """-> (run spec, eval config, model folder, reference statistics folder), each file fetched to
-    this node first when the job names it by URL (biggan.storage.local_copy, cached per content)."""
-    from biggan import storage
-    from biggan.config import load_params
-    from biggan.metrics import staged
-
-    spec = load_params(storage.local_copy(job.params)).run(job.variant, job.seed)
-    cfg = spec.eval
-    if job.eval is not None:
-        cfg = staged.local(job.eval, spec.dataset_name)
-    model_dir = storage.local_copy(job.model_dir) if job.model_dir else Path(job.models) / job.variant / f"s{job.seed}"
-    return spec, cfg, model_dir, Path(job.refstats or cfg.refstats_dir) / spec.dataset_name
-
-
-def check_inputs(job: SweepJob, dataset: str, model_dir: Path, ref_dir: Path) -> None:
-    """Raise FileNotFoundError naming the first missing reference statistics or model file and the
-    stage that writes it (checked on this machine before a Ray task's inputs are copied, too)."""
-    from biggan.metrics.refstats import METRICS_FILE, STATS_FILE
-    from biggan.sampling.load import MODEL_FILE, WEIGHTS_FILE, ModelNotFound, train_stage_hint
-
-    for f in (ref_dir / STATS_FILE, ref_dir / METRICS_FILE):
-        if not f.is_file():
-            raise FileNotFoundError(f"reference statistics not found: {f}; it is written by the ref_stats stage: "
-                                    f"`python -m stages.ref_stats --params {job.params} --dataset "
-                                    f"{dataset}` (or `dvc repro`)")
-    for f, what in ((model_dir / WEIGHTS_FILE, "generator weights"), (model_dir / MODEL_FILE, "model description")):
-        if not f.is_file():      # load_model_dir's message
-            raise ModelNotFound(f"{what} not found: {f}; {train_stage_hint(job.variant, job.seed)}")
-
-
-def sweep_model(job: SweepJob) -> dict:
-    """One model's sweep -> {variant, seed, rows (CSV rows), summary (the stage's JSON),
-    mlflow_run_id, tracking_uri}. Raises SweepError / FileNotFoundError naming the input."""
-    from biggan.metrics.device import resolve_device
-    from biggan.metrics.refstats import METRICS_FILE, STATS_FILE
-    from biggan.metrics.scorer import Scorer
-    from biggan.sampling.load import load_model_dir, train_stage_hint
-
-    t_start = time.perf_counter()
-    if job.threads:
-        torch.set_num_threads(job.threads)
-    device = resolve_device(job.device)
-    spec, cfg, model_dir, ref_dir = job_inputs(job)
-    scfg = spec.sweep
-    check_inputs(job, spec.dataset_name, model_dir, ref_dir)
-    try:
-        G, doc = load_model_dir(model_dir, device, hint=train_stage_hint(job.variant, job.seed))
-    except (ValueError, RuntimeError) as e:   # bad model.json, or weights of another architecture
-        raise SweepError(f"cannot load the generator from {model_dir}: {e}") from None
-    if doc.get("variant") not in (None, job.variant) or doc.get("seed") not in (None, job.seed):
-        print(f"warning: {model_dir / 'model.json'} is variant {doc.get('variant')!r} seed {doc.get('seed')!r}, "
-              f"not {job.variant!r} seed {job.seed}", file=sys.stderr)
-    try:
-        scorer = Scorer.from_config(cfg, ref_dir / STATS_FILE, device)
-    except ValueError as e:                   # reference statistics of another feature network
-        raise SweepError(str(e)) from None
-    valid_is = read_valid_is(ref_dir / METRICS_FILE)
-    rows = run_sweep(G, scorer, scfg, batch_size=cfg.batch_size, standing_batch_size=spec.train.batch_size,
-                     progress=job.progress, log=tqdm.write)
-    standing = {"standing_passes": None, "standing_batch_size": None}
-    if scfg.bn_stats == "standing":
-        standing = {"standing_passes": scfg.standing_passes, "standing_batch_size": spec.train.batch_size}
-    summary = {"variant": job.variant, "seed": job.seed, "dataset": spec.dataset_name,
-               **summarize(rows, valid_is), "valid_is_real": valid_is,
-               "bn_stats": scfg.bn_stats, **standing, "num_samples": scfg.num_samples, "sweep_seed": scfg.seed,
-               "thresholds": [r["threshold"] for r in rows], "feature_net": scorer.net.name,
-               "pr_features": scorer.pr_space, "model_dir": str(model_dir), "model_iteration": doc.get("iteration"),
-               "timing": timings(rows), "wall_s": round(time.perf_counter() - t_start, 3)}
-    return {"variant": job.variant, "seed": job.seed, "rows": csv_rows(rows), "summary": summary,
-            "mlflow_run_id": doc.get("mlflow_run_id"), "tracking_uri": spec.tracking.uri}
-
-
-def run_job(job: SweepJob, credentials=None) -> dict:
-    """sweep_model, with a bad input returned as {"error": message} (a pool or Ray task's result).
-    `credentials`: a Ray task's store keys (biggan.parallel.ray_session.Credentials)."""
-    from biggan.config import ConfigError
-
-    if credentials is not None:
-        credentials.apply()
-    try:
-        return sweep_model(job)
-    except (KeyError, ConfigError, FileNotFoundError, SweepError) as e:
-        return {"error": str(e.args[0] if isinstance(e, KeyError) else e)}
-
-
-def write_sweep(out: Path, result: dict) -> tuple[Path, Path]:
-    """<out>/V/sN.csv, then <out>/V/sN.json (last: its presence means the sweep is complete)."""
-    from biggan.files import write_csv, write_json
-
-    folder = Path(out) / result["variant"]
-    name = f"s{result['seed']}"
-    csv_path = write_csv(folder / f"{name}.csv", result["rows"], CSV_COLUMNS)
-    return csv_path, write_json(folder / f"{name}.json", result["summary"])
-
-
-def write_scores(path: Path, summaries: list[dict]) -> Path:
-    """Table 2's numbers of one variant, means over its seeds: FID/IS without truncation, the
-    minimum FID and the maximum IS over the sweep (per seed: each seed's summary)."""
-    from biggan.files import write_json
-
-    def mean(key: str, field: str) -> float | None:
-        v = [s[key][field] for s in summaries if s.get(key) is not None]
-        return round(sum(v) / len(v), 4) if len(v) == len(summaries) else None
-
-    return write_json(path, {"fid_none": mean("no_trunc", "fid"), "is_none": mean("no_trunc", "is"),
-                             "fid_min": mean("min_fid", "fid"), "is_max": mean("max_is", "is")})
-
-
-def run_all(params_path: str, variants: Sequence[str] | None, seeds: Sequence[int] | None = None, *,
-            out: str | Path = "metrics/sweep", scores: str | Path = "metrics/scores", executor: str = "auto",
-            parallel: int | None = None, **job: object) -> int:
-    """The sweep stage: plan the jobs (`job`: SweepJob's fields), run them, write each model's files
-    as it finishes and, per variant whose seeds all succeeded, <scores>/sweep/V.json.
-    -> 0, or 2 for bad params, an unknown variant or a job's bad input (named on stderr; the
-    other jobs still run)."""
-    from biggan.config import ConfigError
-    from biggan.sampling.executors import choose_executor, cluster_store, pool_results, ray_results
-    from biggan.tracking.sweep_log import log_sweep_to_run
-
-    try:
-        jobs = plan(params_path, variants, seeds, **job)
-        kind, gpus = choose_executor(executor, jobs[0].device if jobs else "cpu")
-        store = cluster_store(params_path) if kind == "ray" else None
-    except (KeyError, ConfigError, SweepError) as e:
-        print(f"error: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr)
-        return 2
-    out, scores = Path(out), Path(scores)
-    for j in jobs:                            # never a stale summary beside a new CSV
-        (out / j.variant / f"s{j.seed}.json").unlink(missing_ok=True)
-    print(f"sweep: {len(jobs)} model(s) " + (f"as Ray tasks ({'1 GPU' if gpus else 'CPU only'} each)"
-                                            if kind == "ray" else "in a process pool on this machine"))
-    failed, summaries = set(), {}
-    try:
-        for job, result in (ray_results(jobs, gpus, store) if kind == "ray" else pool_results(jobs, parallel)):
-            if "error" in result:
-                print(f"error: {result['error']}", file=sys.stderr)
-                failed.add(job.variant)
-                continue
-            csv_path, json_path = write_sweep(out, result)
-            summary = summaries.setdefault(job.variant, {})[job.seed] = result["summary"]
-            print(log_sweep_to_run(result["tracking_uri"], Path.cwd(), {"mlflow_run_id": result["mlflow_run_id"]},
-                                   job.name, summary, result["rows"], csv_path))
-            for key in ENTRIES:
-                e = summary[key]
-                text = "n/a" if e is None else f"t={label(e['threshold'])}: FID {e['fid']:.3f}, IS {e['is']:.3f}"
-                print(f"{job.name} {key}: {text}")
-            print(f"wrote {csv_path} and {json_path} ({summary['wall_s']:.1f} s)", flush=True)
-    finally:
-        if kind == "ray":
-            from biggan.parallel.ray_session import release_ray
-            release_ray()
-    for v in dict.fromkeys(j.variant for j in jobs):
-        if v not in failed:
-            seeds = [j.seed for j in jobs if j.variant == v]
-            path = write_scores(scores / "sweep" / f"{v}.json", [summaries[v][s] for s in seeds])
-            print(f"{v}: {len(seeds)} sweep(s); wrote {path}")
-    return 2 if failed else 0
+    return [{"threshold": r["threshold"], "sweep_seed": r["sweep_seed"], **{k: round(r[k], 3) for k in TIMING_KEYS}}
+            for r in rows]

@@ -40,10 +40,13 @@ def sweep_metrics(summary: dict) -> dict[str, float]:
 
 
 def plot(rows: list[dict], title: str, path: Path) -> Path:
-    """IS (y) against FID (x) over the thresholds; the untruncated point marked."""
+    """IS (y) against FID (x) over the thresholds (the first sweep seed's points); the untruncated
+    point marked."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    rows = [r for r in rows if str(r.get("sweep_seed")) == str(rows[0].get("sweep_seed"))] if rows else rows
 
     trunc = sorted((r for r in rows if r.get("threshold") not in (None, "")), key=lambda r: float(r["threshold"]))
     fig, ax = plt.subplots(figsize=(5, 4))

@@ -56,7 +56,8 @@ def finish_training_run(outcome, uri: str, loop_summary: dict) -> list[str]:
     metrics = {("images_per_s_run" if k == "images_per_s" else k): s[k] for k in SUMMARY_METRICS
                if s.get(k) is not None}
     metrics["collapsed"] = float(s["collapsed"])
-    tags = {"collapsed": s["collapsed"], "collapse_rule": s["collapse_rule"] or "",
+    tags = {"collapsed": s["collapsed"], "collapse_rule": s["collapse_rule"] or "", "outcome": s["outcome"],
+            "collapse_kind": s.get("collapse_kind") or "",
             "model_selection": s["model_selection"]}
     loop_errors = list(loop_summary.get("tracking_errors") or [])
     if loop_errors:

@@ -37,13 +37,24 @@ class ShardStream:
     """The training shards of one dataset through `biggan.data.loader.make_train_stream`.
 
     A corrupt or missing shard, or shards holding another number of classes than the model
-    (`n_classes`, where given), raise an InputError: no retry can fix them."""
+    (`n_classes`, where given), raise an InputError: no retry can fix them. `images` gives fixed
+    real images of the training split or of the held-out one (`val_dir`: by default the `val`
+    folder beside a local `<dataset>/train` shard folder, where the shard stage wrote one)."""
 
     shard_dir: str
     micro_batch: int
     dataset: str = ""
     n_classes: int | None = None
     loader: LoaderConfig = LoaderConfig()
+    val_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        from biggan import storage
+
+        if self.val_dir is None and not storage.is_url(self.shard_dir) and Path(self.shard_dir).name == "train":
+            val = Path(self.shard_dir).parent / "val"
+            if (val / "index.json").is_file():
+                object.__setattr__(self, "val_dir", str(val))
 
     def __call__(self, rank: int, world_size: int, seed: int) -> Iterator[Batch]:
         from biggan.data.loader import CorruptShardError, make_train_stream, read_index
@@ -72,7 +83,24 @@ class ShardStream:
 
         from biggan import storage
 
-        return replace(self, shard_dir=storage.put_input(self.shard_dir, root))
+        return replace(self, shard_dir=storage.put_input(self.shard_dir, root),
+                       val_dir=storage.put_input(self.val_dir, root) if self.val_dir else None)
+
+    def images(self, split: str, n: int) -> Batch | None:
+        """The first n images of the "train" or "val" split in shard order (biggan.data.loader.
+        first_images), read where the stream reads its shards; None for a dataset without that split."""
+        from biggan.data.loader import CorruptShardError, first_images
+        from biggan.train.errors import bad_shards, transient
+
+        where = {"train": self.shard_dir, "val": self.val_dir}[split]
+        if where is None:
+            return None
+        try:
+            return first_images(where, n)
+        except (CorruptShardError, FileNotFoundError) as e:
+            if transient(e):
+                raise
+            raise bad_shards(e, where, self.dataset) from None
 
     def _named(self, stream: Iterator[Batch]) -> Iterator[Batch]:
         """A shard found corrupt while reading it (cut short inside, undecodable) as an InputError."""

@@ -2,7 +2,8 @@
 
 History rows are plain dicts (JSON/CSV-ready): `losses` every log point (means over the
 window and over ranks), `sigma0` every spectrum check (one column per layer, 'G/<layer>' or
-'D/<layer>'), `evals` every evaluation (the scorer's numbers).
+'D/<layer>'), `evals` every evaluation (the scorer's numbers and D's accuracy, d_acc_train
+and d_acc_val: biggan.train.monitoring.DAccuracy).
 
 The output model is chosen as the paper reports results: the best before collapse.
     best by FID  G_ema at the evaluation with the lowest FID (evaluations after the

@@ -20,6 +20,9 @@ Batch = tuple[torch.Tensor, torch.Tensor]    # x float (B, 3, H, W) in [-1, 1], 
 
 
 class DataFactory(Protocol):
+    """Optionally also `images(split, n) -> Batch | None`: the first n real images of the "train"
+    or "val" split, None without that split (D's accuracy; biggan.train.factories.ShardStream)."""
+
     def __call__(self, rank: int, world_size: int, seed: int) -> Iterator[Batch]:
         """An endless stream of this rank's micro-batches."""
         ...

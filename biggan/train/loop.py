@@ -9,7 +9,8 @@ No Ray and no MLflow imports here: `run_loop(job, env)` runs in-process with `Lo
     sv_every          rank 0: top-3 singular values of every G and D layer (t = 0 too)
     eval_every        IS/FID of G_ema through the scorer (if any) on the workers' devices; with
                       several ranks each generates and extracts its share of the samples
-                      (biggan.metrics.distributed), rank 0 scores and records
+                      (biggan.metrics.distributed), rank 0 scores and records, with D's
+                      accuracy on fixed training and held-out images (train.d_accuracy_images)
     sample_every      rank 0: a sample sheet of G_ema (to MLflow)
     sync points       (any of the above, log_every, checkpoints, the last iteration): one
                       all-reduce of the windowed losses and rank 0's stop flag
@@ -36,7 +37,7 @@ from biggan.train.loop_env import Env, all_gather, all_sum
 from biggan.train.errors import bad_model
 from biggan.train.factories import build_scorer
 from biggan.train.job import TrainJob, derived_seed
-from biggan.train.monitoring import Spectra, evaluate, g_sigma0, sample_sheet
+from biggan.train.monitoring import DAccuracy, Spectra, evaluate, g_sigma0, sample_sheet
 from biggan.train.history import History, Selection
 from biggan.train.step import GANStep, make_optimizers, prepare_modules
 
@@ -168,7 +169,7 @@ def run_loop(job: TrainJob, env: Env) -> dict:
     step = GANStep(run.G, run.D, run.opt_g, run.opt_d, mcfg, cfg, ema=run.ema, g_train=g_train,
                    d_train=d_train, device=env.device, generator=run.latents)
     stream = job.data(env.rank, env.world_size, derived_seed(job.seed, "data", start) % 2 ** 31)
-    logger = scorer = spectra = None
+    logger = scorer = spectra = accuracy = None
     evaluating = cfg.evaluate and job.scorer is not None     # the same on every rank
     if lead and job.tracking is not None:
         from biggan.tracking.logger import RunLogger
@@ -177,6 +178,8 @@ def run_loop(job: TrainJob, env: Env) -> dict:
         scorer = build_scorer(job.scorer, env.device, env.world_size)
     if lead:
         spectra = Spectra()
+        if evaluating:                      # read once, before training; rank 0 records
+            accuracy = DAccuracy.of(job.data, cfg.d_accuracy_images, job.eval_batch_size, env.device)
     t0 = time.perf_counter()
     try:
         if lead and start == 0:
@@ -197,7 +200,7 @@ def run_loop(job: TrainJob, env: Env) -> dict:
             ck_pt = t % cfg.checkpoint_every == 0 or last
             if lead or ev_pt:                   # every rank joins an evaluation
                 _periodic(run, spectra, scorer, logger, t, sv_pt, ev_pt,
-                          sheet=logger is not None and (t % cfg.sample_every == 0 or last))
+                          sheet=logger is not None and (t % cfg.sample_every == 0 or last), accuracy=accuracy)
             if sv_pt or ev_pt or ck_pt or t % cfg.log_every == 0:
                 means, stop = window.reduce(lead and _stop_wanted(run))
                 if lead:
@@ -232,7 +235,8 @@ def _log_losses(run: Run, logger, t: int, means: dict[str, float]) -> None:
         logger.metrics(t, {k: v for k, v in row.items() if k != "iteration"})
 
 
-def _periodic(run: Run, spectra: Spectra, scorer, logger, t: int, sv_pt: bool, ev_pt: bool, sheet: bool) -> None:
+def _periodic(run: Run, spectra: Spectra, scorer, logger, t: int, sv_pt: bool, ev_pt: bool, sheet: bool,
+              accuracy: DAccuracy | None = None) -> None:
     """Rank 0's measurements at iteration t, and every rank's share of an evaluation (all
     skipped once rank 0 sees non-finite weights)."""
     c = run.monitor.collapse
@@ -253,6 +257,8 @@ def _periodic(run: Run, spectra: Spectra, scorer, logger, t: int, sv_pt: bool, e
                           standing_batch=run.cfg.micro_batch)
         if not run.lead:
             return
+        if accuracy is not None:
+            scores.update(accuracy(run.D))
         run.history.evals.append({"iteration": t, **scores})
         if logger is not None:
             logger.metrics(t, scores)

@@ -6,6 +6,11 @@ layer. IS/FID and sheets use fixed latents (seeded per run), so successive evalu
 only by the weights. Before an evaluation G_ema gets standing BatchNorm statistics of its own
 (`biggan.ema.standing_stats`, the paper's sampling procedure): its running statistics would
 otherwise be G's (copied at every EMA update), which belong to other weights.
+
+D's accuracy (paper section 4.2, appendix: near 100% on its training images but about chance on
+held-out ones when it overfits): the fraction of fixed real images x with D(x, y) > 0, on the first
+images of the training split and of the val split. D runs in eval mode without gradients, so its
+spectral-norm vectors stay as training left them and no RNG is drawn: training is unchanged.
 """
 from __future__ import annotations
 
@@ -16,7 +21,7 @@ import torch
 import torch.nn as nn
 
 from biggan.spectra import SpectraTracker
-from biggan.train.job import Scorer, derived_seed
+from biggan.train.job import Batch, Scorer, derived_seed
 
 
 class Spectra:
@@ -36,6 +41,41 @@ class Spectra:
 
 def g_sigma0(row: dict[str, float]) -> dict[str, float]:
     return {k[2:]: v for k, v in row.items() if k.startswith("G/")}
+
+
+class DAccuracy:
+    """D's accuracy on fixed real images: {"d_acc_train": ..., "d_acc_val": ...} (a split the
+    dataset lacks is left out)."""
+
+    SPLITS = {"train": "d_acc_train", "val": "d_acc_val"}
+
+    def __init__(self, images: dict[str, Batch], batch_size: int, device: torch.device):
+        self.images = {self.SPLITS[k]: (x.to(device), y.to(device)) for k, (x, y) in images.items()}
+        self.batch_size = max(1, batch_size)
+
+    @classmethod
+    def of(cls, data, n: int, batch_size: int, device: torch.device) -> "DAccuracy | None":
+        """From a data factory with `images(split, n)` (biggan.train.factories.ShardStream); None
+        when it has none."""
+        read = getattr(data, "images", None)
+        if read is None or n <= 0:
+            return None
+        images = {split: b for split in cls.SPLITS if (b := read(split, n)) is not None}
+        return cls(images, batch_size, device) if images else None
+
+    @torch.no_grad()
+    def __call__(self, D: nn.Module) -> dict[str, float]:
+        was = D.training
+        D.eval()                                   # SN: no power-iteration update in eval mode
+        try:
+            return {key: self._accuracy(D, x, y) for key, (x, y) in self.images.items()}
+        finally:
+            D.train(was)
+
+    def _accuracy(self, D: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+        real = sum(int((D(x[i:i + self.batch_size], y[i:i + self.batch_size]).float() > 0).sum())
+                   for i in range(0, len(x), self.batch_size))
+        return real / len(x)
 
 
 class LatentSampler:

@@ -162,12 +162,15 @@ def starts(where: str) -> list[str]:
 
 def worker_main(config: dict) -> dict:
     """The Ray Train worker function."""
+    import ray.cloudpickle
+
     config["credentials"].apply()
     env = RayEnv()
     if config.get("starts"):
         record_start(config["starts"])
+    job = ray.cloudpickle.loads(config["job"]) if isinstance(config["job"], bytes) else config["job"]
     try:
-        return run_loop(config["job"], env)
+        return run_loop(job, env)
     except InputError as e:
         bad = e
     # outside the except: Ray logs each failing rank's traceback, and this one is a frame long
@@ -199,6 +202,30 @@ def torch_config(runtime: RuntimeConfig):
                        timeout_s=runtime.ddp_timeout_s)
 
 
+def trainer_kind(job: TrainJob) -> tuple[type, dict]:
+    """(Ray Train trainer class, its backend argument). One worker on CPUs needs no process
+    group (the loop and cross-replica BN use torch.distributed only with several ranks), so it
+    runs on the plain DataParallelTrainer: Ray Train's controller then never imports torch (its
+    TorchConfig does, ~1 CPU-s per run) and the worker sets up no gloo group."""
+    cfg = job.train
+    if cfg.num_workers == 1 and not cfg.use_gpu:
+        from ray.train.v2.api.data_parallel_trainer import DataParallelTrainer
+
+        return DataParallelTrainer, {}
+    from ray.train.torch import TorchTrainer
+
+    return TorchTrainer, {"torch_config": torch_config(cfg.runtime)}
+
+
+def opaque(config: dict) -> dict:
+    """`config` with its job pickled: Ray Train's controller unpickles the loop config too (its
+    run context holds it) and would import torch and biggan's model code for an object only the
+    workers use (~1.7 CPU-s per run); worker_main unpickles it."""
+    import ray.cloudpickle
+
+    return {**config, "job": ray.cloudpickle.dumps(config["job"])}
+
+
 def loop_config(job: TrainJob, starts_at: str) -> dict:
     """What every worker receives (pickled by Ray): the job, where to record its starts, and the
     launching environment's store and tracking credentials (set in the worker's environment)."""
@@ -212,7 +239,6 @@ def fit(job: TrainJob, local: Path, run_name: str, share: int = 1, store: str | 
     caller launches at once on this cluster. Raises the InputError a worker met (no restart),
     else Ray's TrainingFailedError once max_failures is spent."""
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig, TrainingFailedError
-    from ray.train.torch import TorchTrainer
 
     from biggan.train.ray_failures import input_error
 
@@ -232,12 +258,13 @@ def fit(job: TrainJob, local: Path, run_name: str, share: int = 1, store: str | 
         checkpoints = str(local)
         (local / run_name).mkdir(parents=True, exist_ok=True)
         starts_at = str(local / run_name / STARTS)
-    trainer = _input_errors_raise(_lean(TorchTrainer))(
+    trainer_cls, backend = trainer_kind(job)
+    trainer = _input_errors_raise(_lean(trainer_cls))(
         worker_main,
-        train_loop_config=loop_config(job, starts_at),
+        train_loop_config=opaque(loop_config(job, starts_at)),
         scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
                                      resources_per_worker=resources, placement_strategy=cfg.runtime.placement),
-        torch_config=torch_config(cfg.runtime),
+        **backend,
         run_config=RunConfig(name=run_name, storage_path=checkpoints, storage_filesystem=filesystem,
                              failure_config=FailureConfig(max_failures=cfg.max_failures),
                              checkpoint_config=CheckpointConfig(num_to_keep=cfg.checkpoint_keep)),

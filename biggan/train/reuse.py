@@ -39,12 +39,13 @@ def _code_digest(root: Path = codeset.ROOT) -> str:
 
 
 def input_files(data, scorer) -> list[Path]:
-    """The files a run reads: its training shards (a `shard_dir` of the data factory) and the
-    scorer's inputs (`EvalScorer.inputs()`); in-memory test data and scorers have none."""
+    """The files a run reads: its training shards and the held-out ones D's accuracy is measured
+    on (`shard_dir`, `val_dir` of the data factory) and the scorer's inputs (`EvalScorer.inputs()`);
+    in-memory test data and scorers have none."""
     files: list[Path] = []
-    shard_dir = getattr(data, "shard_dir", None)
-    if shard_dir:
-        files += [p for p in Path(shard_dir).rglob("*") if p.is_file()]
+    for folder in (getattr(data, "shard_dir", None), getattr(data, "val_dir", None)):
+        if folder and Path(folder).is_dir():
+            files += [p for p in Path(folder).rglob("*") if p.is_file()]
     if hasattr(scorer, "inputs"):
         files += [Path(p) for p in scorer.inputs()]
     return sorted(files)

@@ -33,6 +33,7 @@ from biggan.train.job import DataFactory, Scorer, TrainJob, Tracking
 from biggan.train import reuse
 from biggan.train.errors import InputError, NotStarted, classes_key, model_key
 from biggan.train.outputs import write_history
+from biggan.train.collapse import Collapse, outcome
 from biggan.train.history import History, Selection
 
 OPERATIONAL = ("max_failures", "checkpoint_keep", "cpus_per_worker", "threads_per_worker")
@@ -309,6 +310,7 @@ def _outcome(spec: RunSpec, name: str, run_dir: Path, state: dict, run_id: str |
     history.load_state_dict(state["history"])
     selection.load_state_dict(state["selection"])
     collapse = state["monitor"]["collapse"]
+    ended = outcome(Collapse(**collapse) if collapse else None, selection.fid_best, cfg.collapse)
     final = state.get("G_ema", state["G"])
     how, model_iteration, g_ema = selection.choose(collapse is not None, state["iteration"], final)
     counters = state["counters"]
@@ -317,7 +319,11 @@ def _outcome(spec: RunSpec, name: str, run_dir: Path, state: dict, run_id: str |
     summary = {
         "variant": spec.variant, "seed": spec.seed, "dataset": spec.dataset_name, "run_name": name,
         "mlflow_run_id": run_id, "launcher": cfg.launcher, "num_workers": cfg.num_workers,
-        "iterations": cfg.iterations, "iterations_done": done, "collapsed": collapse is not None,
+        "iterations": cfg.iterations, "iterations_done": done,
+        # outcome: collapse | failed to train | dead D | non-finite | stable (biggan.train.collapse);
+        # collapse_*: the rule that stopped the run, whichever outcome it gave
+        "outcome": ended, "collapsed": ended == "collapse",
+        "collapse_kind": (collapse.get("kind") or None) if collapse else None,
         "collapse_iteration": collapse["iteration"] if collapse else None,
         "collapse_detected_at": collapse["detected_at"] if collapse else None,
         "collapse_rule": collapse["rule"] if collapse else None,

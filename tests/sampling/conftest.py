@@ -103,7 +103,7 @@ def write_params(path, eval_section: dict, sweep: dict | None = None, variants: 
         "train": {"batch_size": 32},               # also the batch of each standing-statistics pass
         "eval": eval_section,
         "sweep": {"untruncated": True, "thresholds": [1.0, 0.5], "num_samples": 200, "bn_stats": "standing",
-                  "standing_passes": 2, "seed": 0, **(sweep or {})},
+                  "standing_passes": 2, "seeds": [0], **(sweep or {})},
         "variants": variants or {"tiny": {"dataset": "d16"}},
     }))
     return str(path)

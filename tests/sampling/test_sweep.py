@@ -10,12 +10,12 @@ from biggan.config.evaluation import EvalConfig, SweepConfig
 from biggan.metrics.refstats import reference_stats_path
 from biggan.metrics.scorer import Scorer
 from biggan.sampling.load import load_model_dir
-from biggan.sampling.sweep import CSV_COLUMNS, ENTRIES, METRIC_KEYS, TIMING_KEYS, run_sweep, summarize
+from biggan.sampling.sweep import CSV_COLUMNS, ENTRIES, METRIC_KEYS, TIMING_KEYS, mean_rows, run_sweep, summarize, trained
 from stages import sweep as sweep_stage
 from tests.sampling.conftest import write_params
 
 SUMMARY_KEYS = {"variant", "seed", "dataset", *ENTRIES, "valid_is_real", "bn_stats", "standing_passes",
-                "standing_batch_size", "num_samples", "sweep_seed", "thresholds", "feature_net", "pr_features", "model_dir",
+                "standing_batch_size", "num_samples", "sweep_seeds", "trained", "trained_is_fraction", "thresholds", "feature_net", "pr_features", "model_dir",
                 "model_iteration", "timing", "wall_s"}
 
 
@@ -28,7 +28,7 @@ def scorer(eval_root):
 
 def sweep_cfg(**kw):
     return SweepConfig.model_validate({"thresholds": [2.0, 0.5, 0.0], "num_samples": 150, "standing_passes": 2,
-                                       "seed": 3, **kw})
+                                       "seeds": [3], **kw})
 
 
 def row(t, fid, is_mean):
@@ -66,7 +66,7 @@ def test_standing_and_running_statistics_differ_and_are_deterministic(model_dir,
     running = metrics(run_sweep(G, scorer, running_cfg, batch_size=50, progress=False))
     assert running == metrics(run_sweep(G, scorer, running_cfg, batch_size=50, progress=False))
     assert standing[0]["fid"] != running[0]["fid"] and standing[0]["is_mean"] != running[0]["is_mean"]
-    other_seed = metrics(run_sweep(G, scorer, cfg.model_copy(update={"seed": 4}), batch_size=50, progress=False))
+    other_seed = metrics(run_sweep(G, scorer, cfg, batch_size=50, progress=False, seed=4))
     assert other_seed[0]["fid"] != standing[0]["fid"]
 
 
@@ -87,6 +87,17 @@ def test_summary_picks_the_table2_entries():
     assert s2["valid_is"]["threshold"] is None            # |9-8| == |7-8|: FID 10 beats 12
     s3 = summarize(rows2[1:], valid_is=8.0)
     assert s3["no_trunc"] is None and s3["valid_is"]["threshold"] == 0.5 and s3["max_is"]["threshold"] == 0.5
+
+
+def test_sweep_seeds_average_per_threshold_and_only_trained_models_get_them_all():
+    rows = [{"threshold": t, "sweep_seed": s, "fid": f + s, "is_mean": i - s, "precision": 1.0, "recall": 0.5}
+            for s in (0, 1, 2) for t, f, i in ((None, 30.0, 8.0), (1.0, 40.0, 9.0))]
+    m = mean_rows(rows)
+    assert [(r["threshold"], r["seeds"], r["fid"], r["is_mean"], r["fid_sd"]) for r in m] == \
+        [(None, 3, 31.0, 7.0, 1.0), (1.0, 3, 41.0, 8.0, 1.0)]
+    assert trained(rows[:2], valid_is=8.5, fraction=0.75) is True         # IS 8 >= 0.75 x 8.5
+    assert trained(rows[:2], valid_is=12.0, fraction=0.75) is False
+    assert trained(rows[:2], valid_is=None, fraction=0.75) is None
 
 
 def test_stage_end_to_end_and_errors(tmp_path, model_dir, eval_root, capsys):

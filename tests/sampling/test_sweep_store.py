@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from biggan.sampling.executors import for_cluster
-from biggan.sampling.sweep import SweepJob, plan
+from biggan.sampling.jobs import SweepJob, plan
 from tests.sampling.conftest import write_model_dir, write_params
 from tests.sampling.test_sweep_ray import sweep, without_timing
 

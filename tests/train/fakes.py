@@ -2,7 +2,8 @@
 
 DigitsStream  a DataFactory like `biggan.data.loader.make_train_stream`: endless
               (x float (B, 3, H, W) in [-1, 1], y int64 (B,)) micro-batches of the real
-              scikit-learn digits, sampled with a (seed, rank) generator.
+              scikit-learn digits, sampled with a (seed, rank) generator; `images` the first
+              digits of the train or val split (D's accuracy, as ShardStream.images).
 RandomFeatures / TinyScorer  a real `biggan.metrics.Scorer` (IS, FID, precision/recall
               maths unchanged) over a fixed random projection instead of a trained network,
               with reference statistics from the digits training images.
@@ -18,10 +19,10 @@ import torch.nn.functional as F
 
 
 @lru_cache(maxsize=4)
-def digits_tensor(resolution: int) -> tuple[torch.Tensor, torch.Tensor]:
+def digits_tensor(resolution: int, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
     from biggan.data.digits import digits_images
 
-    imgs, labels = digits_images("train", resolution)
+    imgs, labels = digits_images(split, resolution)
     x = torch.from_numpy(imgs).permute(0, 3, 1, 2).float() / 127.5 - 1.0
     return x.contiguous(), torch.from_numpy(labels).long()
 
@@ -37,6 +38,10 @@ class DigitsStream:
         while True:
             idx = torch.randint(0, x.shape[0], (self.micro_batch,), generator=g)
             yield x[idx], y[idx]
+
+    def images(self, split: str, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = digits_tensor(self.resolution, split)
+        return x[:n], y[:n]
 
 
 class RandomFeatures:

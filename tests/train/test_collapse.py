@@ -1,9 +1,11 @@
 """Collapse rules on synthetic traces shaped as the paper describes (section 4, figure 3, appendix F)."""
 import math
 import random
+from pathlib import Path
 
 from biggan.config.train import CollapseConfig
-from biggan.train.collapse import CollapseMonitor
+from biggan.spectra import weight_sigma0
+from biggan.train.collapse import CollapseMonitor, outcome, replay
 
 RULES = dict(warmup=100, d_loss_jump=3.0, d_loss_margin=0.5, loss_window=10, loss_lookback=200,
              sigma_factor=3.0, sigma_history=4, fid_factor=2.0, fid_patience=2)
@@ -155,3 +157,77 @@ def test_d_loss_rule_can_require_a_level_near_chance():
     assert feed_losses(CollapseMonitor(cfg), wander) is None
     c = feed_losses(CollapseMonitor(cfg), [0.02] * 250 + [2.3] * 50)
     assert c.rule == "d_loss_jump" and 251 <= c.iteration <= 260
+
+
+# ---- issue 29: a collapse needs a generator that learned; labels; the traces of committed runs ----
+
+def test_rules_wait_for_a_generator_that_learned():
+    cfg = CollapseConfig(**{**RULES, "warmup": 0, "learned_fid": 50.0, "fid_factor": 2.0, "fid_patience": 2})
+    m = CollapseMonitor(cfg)
+    m.observe_sigmas(0, {"conv": 1.0})
+    for t, fid in ((100, 300.0), (200, 200.0), (300, 900.0), (400, 950.0)):      # never below 50
+        m.observe_fid(t, fid)
+        m.observe_sigmas(t, {"conv": 10.0 * t})                                 # exploding, unarmed
+    feed_losses(m, [0.0] * 100 + [2.0] * 100, start=401)
+    assert not m.collapsed and outcome(m.collapse, m.fid_best, cfg) == "failed to train"
+    m.observe_fid(500, 40.0)                                                    # learned now
+    assert m.observe_sigmas(525, {"conv": 1e6}).rule == "sigma"
+
+
+def test_batchnorm_tables_are_not_the_weights_the_sigma_rule_watches():
+    m = CollapseMonitor(CollapseConfig(**{**RULES, "warmup": 0}))
+    for t in range(0, 200, 25):
+        m.observe_sigmas(t, {"blocks.1.0.conv1": 2.0, "blocks.1.0.bn2.gain": 2.0 + t, "blocks.1.0.bn2.gain_table": 3.0 * t})
+    assert not m.collapsed
+    assert m.observe_sigmas(200, {"blocks.1.0.conv1": 10.0, "blocks.1.0.bn2.gain": 1.0}).rule == "sigma"
+    assert weight_sigma0({"linear": 3.0, "out_conv": 4.0, "blocks.0.0.bn1.bias_table": 9.0}) == 4.0
+
+
+def test_a_dead_d_is_its_own_label_not_a_collapse():
+    cfg = CollapseConfig(**{**RULES, "dead_d_iterations": 50, "dead_d_tolerance": 0.02})
+    m = CollapseMonitor(cfg)
+    feed_losses(m, [1.0] * 10 + [2.0 + 0.005 * (-1) ** i for i in range(60)])
+    assert m.collapse.rule == "dead_d" and m.collapse.iteration == 11 and m.collapse.detected_at == 60
+    assert outcome(m.collapse, None, cfg) == "dead D"
+
+
+def test_fid_collapses_are_sudden_or_gradual():
+    cfg = CollapseConfig(fid_factor=2.5, fid_patience=2, warmup=0, sudden_evals=1)
+    jump, climb = CollapseMonitor(cfg), CollapseMonitor(cfg)
+    for t, fid in enumerate((40.0, 30.0, 90.0, 100.0)):
+        jump.observe_fid(100 * t, fid)
+    for t, fid in enumerate((40.0, 30.0, 45.0, 60.0, 80.0, 90.0)):
+        climb.observe_fid(100 * t, fid)
+    assert jump.collapse.kind == "sudden" and (jump.collapse.iteration, jump.collapse.detected_at) == (200, 300)
+    assert climb.collapse.kind == "gradual" and climb.collapse.iteration == 400
+
+
+TRACES = Path(__file__).parent / "traces"
+
+
+def _replay(name: str):
+    import csv
+
+    from biggan.config import load_params
+
+    cfg = load_params(Path(__file__).parents[2] / "params.yaml").run("cs_baseline", 7).train.collapse
+    rows = {k: list(csv.DictReader(open(TRACES / f"{name}.{k}.csv"))) for k in ("losses", "sigma0", "evals")}
+    m = replay(cfg, rows["losses"], rows["sigma0"], rows["evals"], log_every=5)
+    return m, outcome(m.collapse, m.fid_best, cfg)
+
+
+def test_committed_traces_replayed_with_params_thresholds():
+    """Traces of committed runs (AMD EPYC, commit e0ccf5c; Intel Xeon, ea2e760) through params.yaml's rules."""
+    # AMD s2: the old per-layer rule fired at 325 on a BatchNorm gain table (3.33 -> 6.76) with FID 139 -> 124.5
+    m, label = _replay("amd_cs_baseline_s2")
+    assert not m.collapsed and label == "failed to train"       # its trace ends at 425, best FID 124.5
+    # AMD s0: learned (FID 27.4), then climbed 47, 56, 69.7, 83.7: a gradual collapse
+    m, label = _replay("amd_cs_baseline_s0")
+    assert label == "collapse" and m.collapse.rule == "fid" and m.collapse.kind == "gradual"
+    assert m.collapse.iteration == 900
+    # AMD clamp s2: best FID 518, D's loss from 0 to 1.8: never learned, so no collapse
+    m, label = _replay("amd_cs_clamp_s2")
+    assert not m.collapsed and label == "failed to train"
+    # Xeon s2: FID 33 at 600, then 57, 123, 234
+    m, label = _replay("xeon_cs_baseline_s2")
+    assert label == "collapse" and (m.collapse.iteration, m.collapse.detected_at, m.collapse.kind) == (800, 900, "gradual")

@@ -52,6 +52,9 @@ def test_stable_run_tracks_everything_and_writes_the_stage_outputs(tmp_path):
     steps = [m.step for m in client.get_metric_history(run.info.run_id, "g_loss")]
     assert sorted(steps) == list(range(5, 41, 5))
     assert [m.step for m in client.get_metric_history(run.info.run_id, "fid")] == [20, 40]
+    for key in ("d_acc_train", "d_acc_val"):         # D's accuracy beside the scores
+        assert [m.step for m in client.get_metric_history(run.info.run_id, key)] == [20, 40]
+        assert all(0 <= r[key] <= 1 for r in out.history.evals)
     assert {m.step for m in client.get_metric_history(run.info.run_id, "sigma/G/linear/s0")} == {0, 10, 20, 30, 40}
     assert "sigma/D/embed/s2" in metrics and "sigma/D/linear/s0" in metrics and "images_per_s" in metrics
     arts = {a.path for a in client.list_artifacts(run.info.run_id, "history")}
@@ -75,6 +78,7 @@ def test_stable_run_tracks_everything_and_writes_the_stage_outputs(tmp_path):
     assert head[:5] == ["iteration", "d_loss", "d_loss_real", "d_loss_fake", "g_loss"] and "images_per_s" in head
     sig = paths["sigma0"].read_text().splitlines()
     assert sig[0].startswith("iteration,G/linear") and "D/linear" in sig[0] and len(sig) == 6
+    assert paths["evals"].read_text().splitlines()[0].endswith(",d_acc_train,d_acc_val")
 
 
 def test_unstable_config_is_flagged_and_the_last_healthy_checkpoint_is_handed_out(tmp_path):

@@ -161,6 +161,7 @@ def test_killed_worker_is_survived_and_a_failed_run_resumes(tmp_path, ray_local)
     steps = [m.step for m in client.get_metric_history(run.info.run_id, "g_loss")]
     assert sorted(steps) == list(range(5, 81, 5))         # each step once despite recomputed iterations
     assert sorted(m.step for m in client.get_metric_history(run.info.run_id, "fid")) == [40, 80]
+    assert sorted(m.step for m in client.get_metric_history(run.info.run_id, "d_acc_val")) == [40, 80]   # rank 0's
     assert run.data.metrics["fid_best"] == pytest.approx(s["fid_best"])
 
 
