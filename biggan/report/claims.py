@@ -71,20 +71,7 @@ def width_claim(groups: Groups) -> dict:
                  rt.direction(want_greater=True), {"diff": c.diff, "se": c.se, **_rank_data(rt)})
 
 
-Curve = dict[object, dict[int, dict]]      # threshold (None = untruncated) -> sweep seed -> point
-
-
-def curve(r: RunRecord) -> tuple[list, Curve]:
-    """(thresholds: None first, then falling; threshold -> sweep seed -> point) of one run's sweep."""
-    pts: Curve = {}
-    for p in r.sweep_rows:
-        if p.get("fid") is None or p.get("is_mean") is None:
-            continue
-        t = p.get("threshold")
-        t = t if isinstance(t, (int, float)) and not isinstance(t, bool) else None
-        pts.setdefault(t, {})[p.get("sweep_seed") or 0] = p
-    order = ([None] if None in pts else []) + sorted((t for t in pts if t is not None), reverse=True)
-    return order, pts
+Curve = dict[object, dict[int, dict]]      # RunRecord.sweep_points: threshold -> sweep seed -> point
 
 
 def _gain(pts: Curve, a, b, key: str) -> stats.Comparison:
@@ -125,7 +112,7 @@ def truncation_claims(groups: Groups) -> list[dict]:
         return [missing("truncation_is", c_is, paper_is, what), missing("truncation_fid", c_fid, paper_fid, what)]
     is_rows, fid_rows, lowers = [], [], []
     for r in runs:
-        order, pts = curve(r)
+        order, pts = r.sweep_points()
         if len(order) < 3 or order[0] is not None:
             continue
         means = [_mean(pts, t, "is_mean") for t in order]
@@ -146,7 +133,7 @@ def truncation_claims(groups: Groups) -> list[dict]:
                          "u_shaped": 0 < best < len(order) - 1 and vs_none.direction(True) == REPRODUCED
                          and vs_end.direction(True) == REPRODUCED,
                          "no_gain": judged and not any(gains)})
-    n, seeds = len(is_rows), sorted({len(curve(r)[1].get(None, {})) for r in runs})
+    n, seeds = len(is_rows), sorted({len(r.sweep_points()[1].get(None, {})) for r in runs})
     v1 = REPRODUCED if n >= stats.MIN_SEEDS and all(x["shown"] for x in is_rows) else \
         NOT_REPRODUCED if n >= stats.MIN_SEEDS and all(x["gain"] is not None and x["gain"] < 0 for x in is_rows) \
         else INCONCLUSIVE
@@ -173,7 +160,7 @@ def truncation_claims(groups: Groups) -> list[dict]:
 
 def amenable(r: RunRecord) -> bool | None:
     """Some truncated threshold lowers FID beyond 2 SE of the sweep seeds and raises mean IS."""
-    order, pts = curve(r)
+    order, pts = r.sweep_points()
     if None not in pts or len(order) < 2:
         return None
     return any(_gain(pts, t, None, "fid").direction(True) == REPRODUCED

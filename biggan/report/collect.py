@@ -40,17 +40,21 @@ class RunRecord:
         path = self.train_path.with_name(f"{self.train_path.stem}.{kind}.csv")
         return read_sweep_csv(path) if path.is_file() else []
 
-    def sweep_means(self) -> list[dict]:
-        """The sweep curve, FID and IS averaged over the sweep seeds: the untruncated point first
-        (threshold None), then by falling threshold."""
-        by_t: dict = {}
+    def sweep_points(self) -> tuple[list, dict]:
+        """(thresholds: None = untruncated first, then falling; threshold -> sweep seed -> point)."""
+        pts: dict = {}
         for p in self.sweep_rows:
             if p.get("fid") is not None and p.get("is_mean") is not None:
                 t = p.get("threshold")
-                by_t.setdefault(t if isinstance(t, (int, float)) and not isinstance(t, bool) else None, []).append(p)
-        order = ([None] if None in by_t else []) + sorted((t for t in by_t if t is not None), reverse=True)
-        return [{"threshold": t, "fid": sum(p["fid"] for p in by_t[t]) / len(by_t[t]),
-                 "is_mean": sum(p["is_mean"] for p in by_t[t]) / len(by_t[t])} for t in order]
+                t = t if isinstance(t, (int, float)) and not isinstance(t, bool) else None
+                pts.setdefault(t, {})[p.get("sweep_seed") or 0] = p
+        return ([None] if None in pts else []) + sorted((t for t in pts if t is not None), reverse=True), pts
+
+    def sweep_means(self) -> list[dict]:
+        """The sweep curve in sweep_points' order, FID and IS averaged over the sweep seeds."""
+        order, pts = self.sweep_points()
+        return [{"threshold": t, **{k: sum(p[k] for p in pts[t].values()) / len(pts[t]) for k in ("fid", "is_mean")}}
+                for t in order]
 
     @property
     def variant(self) -> str:
